@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 STACK := localstack/stack.sh
 
-.PHONY: help deps up down status build demo test bench fmt lint
+.PHONY: help deps up down status build demo test bench fmt lint compose-up compose-down
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,3 +38,14 @@ fmt: ## Format the code
 lint: ## What CI expects to be clean
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# `up --wait` would treat the one-shot import job's exit as a failure, so it starts apart.
+COMPOSE_LONG_RUNNING := producer enrichment-joiner aggregator indexer archiver prometheus grafana opensearch-dashboards
+
+compose-up: ## With Docker: build the image and run the whole pipeline (docker-compose.yml)
+	docker compose build
+	docker compose up --detach --wait --wait-timeout 300 $(COMPOSE_LONG_RUNNING)
+	docker compose up --detach dashboards-import
+
+compose-down: ## Stop the Docker pipeline and remove its containers and volumes
+	docker compose down --volumes --remove-orphans
