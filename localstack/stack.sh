@@ -8,6 +8,9 @@
 #   stack.sh status    one line per server
 #   stack.sh env       print the environment that points clients at the stack
 #
+# kinesis-mock caps shards at 50 per account by default; a test suite creating streams
+# per test needs far more, so the cap is raised.
+#
 # Settings (environment): STACK_HOME (install folder, default <repo>/.stack),
 # STACK_RUN (pid and log folder, default $STACK_HOME/run), KINESIS_PORT (4567),
 # MOTO_PORT (4566), OPENSEARCH_PORT (9200), STACK_TIMEOUT (seconds to wait per server, 90),
@@ -113,6 +116,7 @@ start_one() {
       env KINESIS_MOCK_PLAIN_PORT="$port" KINESIS_MOCK_TLS_PORT="$((port + 1))" \
         KINESIS_MOCK_CERT_PATH="$STACK_HOME/node_modules/kinesis-local/server.json" \
         AWS_REGION="${AWS_REGION:-us-east-1}" LOG_LEVEL=WARN \
+        SHARD_LIMIT=100000 ON_DEMAND_STREAM_COUNT_LIMIT=1000 \
         CREATE_STREAM_DURATION=100ms DELETE_STREAM_DURATION=100ms \
         REGISTER_STREAM_CONSUMER_DURATION=100ms DEREGISTER_STREAM_CONSUMER_DURATION=100ms \
         SPLIT_SHARD_DURATION=100ms MERGE_SHARDS_DURATION=100ms UPDATE_SHARD_COUNT_DURATION=100ms \

@@ -12,8 +12,10 @@ pub mod fault_proxy;
 mod names;
 mod service;
 mod stack;
+mod streams;
 
 pub use contract::{assert_admin_contract, promtool_check_metrics};
 pub use names::unique_name;
 pub use service::{ServiceProcess, free_port};
 pub use stack::Stack;
+pub use streams::{StreamRecord, create_bucket, create_stream, read_stream};
