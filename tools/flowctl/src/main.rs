@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bootstrap;
+mod status;
 
 #[derive(Parser)]
 #[command(version, about = "Flowline operator CLI")]
@@ -19,6 +20,9 @@ enum Command {
     /// Create the streams, DynamoDB tables, S3 bucket and OpenSearch index templates of
     /// DESIGN.md. Idempotent: what exists is left as it is.
     Bootstrap(bootstrap::Args),
+    /// Lease owners, checkpoints and lag of every consuming application, and the shards of
+    /// every stream.
+    Status(status::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Bootstrap(args) => bootstrap::run(args).await,
+            Command::Status(args) => status::run(args).await,
         }
     });
     match result {
