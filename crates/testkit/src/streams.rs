@@ -16,7 +16,11 @@ pub struct StreamRecord {
 }
 
 /// Creates a stream with `shards` shards and waits until it is ACTIVE.
-pub async fn create_stream(kinesis: &aws_sdk_kinesis::Client, name: &str, shards: i32) -> anyhow::Result<()> {
+pub async fn create_stream(
+    kinesis: &aws_sdk_kinesis::Client,
+    name: &str,
+    shards: i32,
+) -> anyhow::Result<()> {
     kinesis
         .create_stream()
         .stream_name(name)
@@ -25,8 +29,13 @@ pub async fn create_stream(kinesis: &aws_sdk_kinesis::Client, name: &str, shards
         .await
         .with_context(|| format!("creating stream {name}"))?;
     for _ in 0..200 {
-        let d = kinesis.describe_stream_summary().stream_name(name).send().await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
+        let d = kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -46,7 +55,10 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Resul
 
 /// Every user record in the stream, from TRIM_HORIZON to the tip, shard by shard (in
 /// sequence order within a shard), KPL aggregates expanded.
-pub async fn read_stream(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> anyhow::Result<Vec<StreamRecord>> {
+pub async fn read_stream(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> anyhow::Result<Vec<StreamRecord>> {
     let shards = kinesis
         .list_shards()
         .stream_name(stream)
@@ -65,7 +77,12 @@ pub async fn read_stream(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> any
             .shard_iterator
             .context("no shard iterator")?;
         loop {
-            let page = kinesis.get_records().shard_iterator(&iterator).limit(10_000).send().await?;
+            let page = kinesis
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(10_000)
+                .send()
+                .await?;
             for record in page.records() {
                 let users = flowline_kinesis::agg::deaggregate(
                     record.partition_key(),

@@ -71,7 +71,11 @@ impl GenArgs {
             ..GenConfig::default()
         };
         let problems = cfg.validate();
-        anyhow::ensure!(problems.is_empty(), "invalid flags: {}", problems.join("; "));
+        anyhow::ensure!(
+            problems.is_empty(),
+            "invalid flags: {}",
+            problems.join("; ")
+        );
         Ok(cfg)
     }
 }

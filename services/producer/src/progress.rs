@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use crate::publish::Counters;
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Turns true when the run is over.
 pub type Stop = tokio::sync::watch::Receiver<bool>;
@@ -17,12 +17,18 @@ pub async fn report(counters: Arc<Counters>, expected: u64, interval: Duration, 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(expected);
         bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} events {per_sec} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} events {per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     });
-    let tick = if bar.is_some() { Duration::from_millis(200) } else { interval };
+    let tick = if bar.is_some() {
+        Duration::from_millis(200)
+    } else {
+        interval
+    };
     loop {
         let sent = Counters::total(&counters.sent);
         let acked = Counters::total(&counters.acked);
@@ -34,7 +40,13 @@ pub async fn report(counters: Arc<Counters>, expected: u64, interval: Duration, 
             }
             None => {
                 let rate = acked as f64 / started.elapsed().as_secs_f64().max(0.001);
-                tracing::info!(sent, acked, failed, rate = format!("{rate:.0}/s"), "progress");
+                tracing::info!(
+                    sent,
+                    acked,
+                    failed,
+                    rate = format!("{rate:.0}/s"),
+                    "progress"
+                );
             }
         }
         tokio::select! {

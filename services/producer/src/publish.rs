@@ -80,7 +80,12 @@ impl Publisher {
     }
 
     /// Hands one event to its stream's producer; waits while buffers are full.
-    pub async fn send(&self, kind: StreamKind, partition_key: &str, data: Vec<u8>) -> anyhow::Result<()> {
+    pub async fn send(
+        &self,
+        kind: StreamKind,
+        partition_key: &str,
+        data: Vec<u8>,
+    ) -> anyhow::Result<()> {
         let bytes = data.len() as u64;
         let pending = self.producers[index(kind)]
             .send(Record::new(partition_key, data))

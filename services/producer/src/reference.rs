@@ -15,8 +15,16 @@ pub async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, cfg: &GenConfig) -> a
     let objects = [
         (ITEMS_CSV_KEY, items_to_csv(&catalog.items)?, "text/csv"),
         (PROMOS_CSV_KEY, promos_to_csv(&catalog.promos)?, "text/csv"),
-        (ITEMS_PARQUET_KEY, items_to_parquet(&catalog.items)?, "application/vnd.apache.parquet"),
-        (PROMOS_PARQUET_KEY, promos_to_parquet(&catalog.promos)?, "application/vnd.apache.parquet"),
+        (
+            ITEMS_PARQUET_KEY,
+            items_to_parquet(&catalog.items)?,
+            "application/vnd.apache.parquet",
+        ),
+        (
+            PROMOS_PARQUET_KEY,
+            promos_to_parquet(&catalog.promos)?,
+            "application/vnd.apache.parquet",
+        ),
     ];
     for (key, body, content_type) in objects {
         s3.put_object()

@@ -24,12 +24,20 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub async fn reference_only(ctx: &Context<Config>, aws: &AwsClients, args: &GenArgs) -> anyhow::Result<()> {
+pub async fn reference_only(
+    ctx: &Context<Config>,
+    aws: &AwsClients,
+    args: &GenArgs,
+) -> anyhow::Result<()> {
     let cfg = args.gen_config(now_ms())?;
     crate::reference::upload(&aws.s3, &ctx.config.reference.bucket, &cfg).await
 }
 
-pub async fn produce(ctx: &Context<Config>, aws: &AwsClients, args: &GenArgs) -> anyhow::Result<()> {
+pub async fn produce(
+    ctx: &Context<Config>,
+    aws: &AwsClients,
+    args: &GenArgs,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let metrics = Metrics::register(ctx.registry())?;
     let publisher = Publisher::new(
@@ -96,7 +104,10 @@ pub async fn produce(ctx: &Context<Config>, aws: &AwsClients, args: &GenArgs) ->
         )
     );
     outcome?;
-    anyhow::ensure!(failed == 0, "{failed} events could not be delivered (see the log for reasons)");
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} events could not be delivered (see the log for reasons)"
+    );
     Ok(())
 }
 
@@ -146,7 +157,10 @@ async fn replay_file(
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let format = ReplayFormat::from_path(path).with_context(|| {
-        format!("--replay {}: unknown format (use .csv, .jsonl or .ndjson)", path.display())
+        format!(
+            "--replay {}: unknown format (use .csv, .jsonl or .ndjson)",
+            path.display()
+        )
     })?;
     let file = File::open(path).with_context(|| format!("--replay {}", path.display()))?;
     // Parsing reads the file synchronously: it runs on a blocking thread and hands validated
@@ -176,7 +190,10 @@ async fn replay_file(
             }
             Err(e) => {
                 skipped += 1;
-                metrics.skipped_lines.with_label_values(&[e.error_type()]).inc();
+                metrics
+                    .skipped_lines
+                    .with_label_values(&[e.error_type()])
+                    .inc();
                 tracing::warn!(file = %path.display(), line, error = %e, "skipping invalid line");
             }
         }

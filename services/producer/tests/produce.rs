@@ -11,7 +11,9 @@ use flowline_datagen::reference::{
 };
 use flowline_datagen::{Catalog, GenConfig, Generator};
 use flowline_model::{StreamKind, Timestamp};
-use flowline_testkit::{ServiceProcess, Stack, create_bucket, create_stream, read_stream, unique_name};
+use flowline_testkit::{
+    ServiceProcess, Stack, create_bucket, create_stream, read_stream, unique_name,
+};
 
 const START: &str = "2026-01-01T00:00:00Z";
 
@@ -30,7 +32,10 @@ async fn setup() -> Setup {
     for kind in StreamKind::ALL {
         let name = unique_name(kind.default_stream_name());
         create_stream(&aws.kinesis, &name, 2).await.unwrap();
-        let var = format!("PRODUCER_STREAMS__{}", kind.default_stream_name().to_uppercase());
+        let var = format!(
+            "PRODUCER_STREAMS__{}",
+            kind.default_stream_name().to_uppercase()
+        );
         env.push((var, name.clone()));
         streams.insert(kind, name);
     }
@@ -38,13 +43,29 @@ async fn setup() -> Setup {
     create_bucket(&aws.s3, &bucket).await.unwrap();
     env.push(("PRODUCER_REFERENCE__BUCKET".into(), bucket.clone()));
     env.push(("PRODUCER_SHUTDOWN__DRAIN_TIMEOUT".into(), "60s".into()));
-    Setup { stack, env, streams, bucket }
+    Setup {
+        stack,
+        env,
+        streams,
+        bucket,
+    }
 }
 
 impl Setup {
     fn spawn(&self, args: &[&str]) -> ServiceProcess {
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        ServiceProcess::spawn(env!("CARGO_BIN_EXE_producer"), "producer", &self.stack, &env, args).unwrap()
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        ServiceProcess::spawn(
+            env!("CARGO_BIN_EXE_producer"),
+            "producer",
+            &self.stack,
+            &env,
+            args,
+        )
+        .unwrap()
     }
 
     /// Payloads per stream, sorted (order across shards is not defined).
@@ -92,8 +113,18 @@ fn gen_config(seed: u64, customers: u32, sales: u64, rate: f64, bad: f64) -> Gen
 async fn a_run_lands_exactly_the_generated_events_and_the_reference_data() {
     let s = setup().await;
     let mut producer = s.spawn(&[
-        "--seed", "11", "--customers", "300", "--sales", "3000", "--rate", "0",
-        "--start-time", START, "--bad-record-ratio", "0.01",
+        "--seed",
+        "11",
+        "--customers",
+        "300",
+        "--sales",
+        "3000",
+        "--rate",
+        "0",
+        "--start-time",
+        START,
+        "--bad-record-ratio",
+        "0.01",
     ]);
     let status = producer.wait_exit(Duration::from_secs(180)).await.unwrap();
     assert_eq!(status.code(), Some(0), "{}", producer.logs());
@@ -108,7 +139,10 @@ async fn a_run_lands_exactly_the_generated_events_and_the_reference_data() {
             expected[&kind].len(),
             "{kind:?}: count of records in the stream"
         );
-        assert!(landed[&kind] == expected[&kind], "{kind:?}: stream content differs from the generator");
+        assert!(
+            landed[&kind] == expected[&kind],
+            "{kind:?}: stream content differs from the generator"
+        );
     }
     assert!(expected[&StreamKind::Sales].len() >= 3000);
 
@@ -117,15 +151,33 @@ async fn a_run_lands_exactly_the_generated_events_and_the_reference_data() {
     let get = |key: &'static str| {
         let (s3, bucket) = (aws.s3.clone(), s.bucket.clone());
         async move {
-            let o = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
             o.body.collect().await.unwrap().into_bytes().to_vec()
         }
     };
     let catalog = Catalog::generate(&gen_config(11, 300, 3000, 0.0, 0.01));
-    assert_eq!(items_from_csv(&get(ITEMS_CSV_KEY).await).unwrap(), catalog.items);
-    assert_eq!(items_from_parquet(&get(ITEMS_PARQUET_KEY).await).unwrap(), catalog.items);
-    assert_eq!(promos_from_csv(&get(PROMOS_CSV_KEY).await).unwrap(), catalog.promos);
-    assert_eq!(promos_from_parquet(&get(PROMOS_PARQUET_KEY).await).unwrap(), catalog.promos);
+    assert_eq!(
+        items_from_csv(&get(ITEMS_CSV_KEY).await).unwrap(),
+        catalog.items
+    );
+    assert_eq!(
+        items_from_parquet(&get(ITEMS_PARQUET_KEY).await).unwrap(),
+        catalog.items
+    );
+    assert_eq!(
+        promos_from_csv(&get(PROMOS_CSV_KEY).await).unwrap(),
+        catalog.promos
+    );
+    assert_eq!(
+        promos_from_parquet(&get(PROMOS_PARQUET_KEY).await).unwrap(),
+        catalog.promos
+    );
 }
 
 #[tokio::test]
@@ -133,8 +185,16 @@ async fn sigterm_mid_run_flushes_every_accepted_event_and_exits_zero() {
     let s = setup().await;
     // 20,000 sales at 400/s would take 50 s: the signal comes long before the end.
     let mut producer = s.spawn(&[
-        "--seed", "5", "--customers", "200", "--sales", "20000", "--rate", "400",
-        "--start-time", START,
+        "--seed",
+        "5",
+        "--customers",
+        "200",
+        "--sales",
+        "20000",
+        "--rate",
+        "400",
+        "--start-time",
+        START,
     ]);
     tokio::time::sleep(Duration::from_secs(4)).await;
     producer.signal(libc::SIGTERM);
@@ -156,12 +216,18 @@ async fn sigterm_mid_run_flushes_every_accepted_event_and_exits_zero() {
         let acked: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         assert_eq!(landed[&kind].len(), acked, "{kind:?}: {line}");
         for record in &landed[&kind] {
-            assert!(expected[&kind].binary_search(record).is_ok(), "{kind:?}: a record the generator did not make");
+            assert!(
+                expected[&kind].binary_search(record).is_ok(),
+                "{kind:?}: a record the generator did not make"
+            );
         }
         total += acked;
     }
     let sales = landed[&StreamKind::Sales].len();
-    assert!(sales > 0 && sales < 20000, "stopped mid-run: {sales} sales, {total} events");
+    assert!(
+        sales > 0 && sales < 20000,
+        "stopped mid-run: {sales} sales, {total} events"
+    );
 }
 
 #[tokio::test]
@@ -172,18 +238,28 @@ async fn replay_sends_valid_lines_and_reports_bad_ones_by_number() {
     let good_sale = r#"{"sale_id":"s-1","customer_id":"c-1","item_id":"i-1","promo_id":null,"quantity":2,"unit_price":3.50,"event_time":"2026-01-01T00:00:01+01:00"}"#;
     let good_customer = r#"{"customer_id":"c-1","address_id":"a-1","first_name":"Ada","last_name":"L","email":"ada@example.com","phone":"1","segment":"gold","updated_at":"2025-12-31T00:00:00Z"}"#;
     let bad_quantity = r#"{"sale_id":"s-2","customer_id":"c-1","item_id":"i-1","promo_id":null,"quantity":-1,"unit_price":3.50,"event_time":"2026-01-01T00:00:02Z"}"#;
-    std::fs::write(&path, format!("{good_sale}\n{bad_quantity}\nnot json\n{good_customer}\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{good_sale}\n{bad_quantity}\nnot json\n{good_customer}\n"),
+    )
+    .unwrap();
 
     let mut producer = s.spawn(&["--replay", path.to_str().unwrap()]);
     let status = producer.wait_exit(Duration::from_secs(60)).await.unwrap();
     let logs = producer.logs();
     assert_eq!(status.code(), Some(0), "{logs}");
-    assert!(logs.contains("\"line\":2") && logs.contains("quantity"), "{logs}");
+    assert!(
+        logs.contains("\"line\":2") && logs.contains("quantity"),
+        "{logs}"
+    );
     assert!(logs.contains("\"line\":3"), "{logs}");
 
     let landed = s.landed().await;
     assert_eq!(landed[&StreamKind::Sales].len(), 1);
     assert_eq!(landed[&StreamKind::Customers].len(), 1);
     let sale: serde_json::Value = serde_json::from_slice(&landed[&StreamKind::Sales][0]).unwrap();
-    assert_eq!(sale["event_time"], "2025-12-31T23:00:01.000Z", "times normalised to UTC");
+    assert_eq!(
+        sale["event_time"], "2025-12-31T23:00:01.000Z",
+        "times normalised to UTC"
+    );
 }
