@@ -77,12 +77,16 @@ impl<T> Context<T> {
                 Err(panic) => Err(anyhow::anyhow!("panicked: {}", panic_message(&panic))),
             };
             if let Err(e) = outcome {
-                tracing::error!(task = %name, error = %format!("{e:#}"), "task failed; stopping the service");
-                let mut first = failure.lock().unwrap_or_else(|p| p.into_inner());
-                first.get_or_insert((name, e));
-                shutdown.cancel();
+                record_failure(&failure, &shutdown, &name, e);
             }
         });
+    }
+
+    /// Stops the service because of `error` (as if a supervised task named `task` failed):
+    /// for failures noticed outside a task's own result, such as a downstream write that
+    /// finally failed in a callback.
+    pub fn fail(&self, task: &str, error: anyhow::Error) {
+        record_failure(&self.failure, &self.shutdown, task, error);
     }
 
     /// Keeps readiness component `component` up to date by running `probe` every
@@ -116,6 +120,19 @@ impl<T> Context<T> {
             }
         });
     }
+}
+
+/// Logs the failure, keeps the first one for the exit report, and stops the service.
+fn record_failure(
+    failure: &Failure,
+    shutdown: &CancellationToken,
+    task: &str,
+    error: anyhow::Error,
+) {
+    tracing::error!(task, error = %format!("{error:#}"), "task failed; stopping the service");
+    let mut first = failure.lock().unwrap_or_else(|p| p.into_inner());
+    first.get_or_insert((task.to_string(), error));
+    shutdown.cancel();
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
