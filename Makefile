@@ -32,6 +32,9 @@ demo: ## Run the pipeline on the local stack and show that it works
 test: deps ## Run all tests (unit, integration on an isolated local stack)
 	@scripts/test.sh
 
+bench: deps ## Run the benchmarks and print their figures (kept in target/bench-report.txt)
+	@scripts/bench.sh
+
 fmt: ## Format the code
 	cargo fmt --all
 

@@ -12,10 +12,24 @@ use crate::{ServiceProcess, Stack};
 /// drain timeout.
 pub async fn assert_admin_contract(bin: &str, service: &str) {
     let stack = Stack::start().await;
+    assert_admin_contract_with(bin, service, &stack, &[], &[]).await;
+}
+
+/// [`assert_admin_contract`] with extra environment and arguments, for services that need
+/// resources of their own (unique streams, a bucket) to keep running.
+pub async fn assert_admin_contract_with(
+    bin: &str,
+    service: &str,
+    stack: &Stack,
+    env: &[(&str, &str)],
+    args: &[&str],
+) {
     let prefix = service.to_ascii_uppercase().replace('-', "_");
     let drain = format!("{prefix}_SHUTDOWN__DRAIN_TIMEOUT");
-    let mut svc = ServiceProcess::spawn(bin, service, &stack, &[(drain.as_str(), "10s")], &[])
-        .expect("service starts");
+    let mut all_env = vec![(drain.as_str(), "10s")];
+    all_env.extend_from_slice(env);
+    let mut svc =
+        ServiceProcess::spawn(bin, service, stack, &all_env, args).expect("service starts");
     svc.wait_ready(Duration::from_secs(60))
         .await
         .expect("service becomes ready");

@@ -14,7 +14,7 @@ mod service;
 mod stack;
 mod streams;
 
-pub use contract::{assert_admin_contract, promtool_check_metrics};
+pub use contract::{assert_admin_contract, assert_admin_contract_with, promtool_check_metrics};
 pub use names::unique_name;
 pub use service::{ServiceProcess, free_port};
 pub use stack::Stack;
