@@ -1,6 +1,8 @@
 //! OpenSearch for Flowline: the client factory (basic auth, TLS with verification on by
-//! default and an optional CA file), the index templates of DESIGN.md, and a probe.
+//! default and an optional CA file), the index templates of DESIGN.md, a probe, and the
+//! [`bulk`] sink the indexer writes through.
 
+pub mod bulk;
 mod client;
 mod settings;
 pub mod templates;
@@ -31,4 +33,20 @@ pub enum OpenSearchError {
     Build(String),
     #[error("OpenSearch at {url}: {message}")]
     Request { url: String, message: String },
+    #[error("invalid bulk settings: {0}")]
+    InvalidConfig(String),
+    #[error("document {id:?} cannot be indexed: {message}")]
+    InvalidDocument { id: String, message: String },
+    #[error("the bulk sink is closed")]
+    SinkClosed,
+    #[error(
+        "document {id:?} still failing after {attempts} attempts and the retry deadline: {last_error}"
+    )]
+    RetriesExhausted {
+        id: String,
+        attempts: u32,
+        last_error: String,
+    },
+    #[error("OpenSearch refused the bulk request with HTTP {status}: {reason}")]
+    BulkRequestRejected { status: u16, reason: String },
 }
