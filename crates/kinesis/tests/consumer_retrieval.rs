@@ -7,27 +7,28 @@ mod consumer_common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use consumer_common::fault_proxy::{Fault, FaultProxy};
 use consumer_common::*;
+use flowline_testkit::fault_proxy::{FaultPolicy, FaultProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_expired_iterators_lose_nothing() {
     let env = Env::start().await;
     let stream = env.create_stream("retrieval", 1).await;
     let app = env.application("retrieval");
-    let proxy = FaultProxy::start(&env.stack.kinesis_url()).await;
+    let proxy = FaultProxy::start(&env.stack.kinesis_url(), FaultPolicy::default())
+        .await
+        .unwrap();
     let kinesis = aws_sdk_kinesis::Client::from_conf(
         env.kinesis
             .config()
             .to_builder()
-            .endpoint_url(&proxy.url)
+            .endpoint_url(proxy.url())
             .build(),
     );
     env.put(&stream, &records(0, 100, 10)).await;
-    proxy.add_faults((0..3).map(|_| Fault {
-        target: "GetRecords",
-        error_type: "ProvisionedThroughputExceededException",
-    }));
+    for _ in 0..3 {
+        proxy.push_error("GetRecords", "ProvisionedThroughputExceededException");
+    }
 
     let log: SharedLog = Arc::new(Mutex::new(Log::default()));
     let config = ConsumerConfig {
@@ -53,14 +54,11 @@ async fn throttling_and_expired_iterators_lose_nothing() {
     );
 
     // The next GetRecords finds its iterator expired: reading resumes after the last record.
-    proxy.add_faults([Fault {
-        target: "GetRecords",
-        error_type: "ExpiredIteratorException",
-    }]);
+    proxy.push_error("GetRecords", "ExpiredIteratorException");
     wait_until(
         Duration::from_secs(10),
         "expired iterator injected",
-        || async { proxy.state.lock().unwrap().faults.is_empty().then_some(()) },
+        || async { (proxy.pending_errors() == 0).then_some(()) },
     )
     .await;
     env.put(&stream, &records(100, 100, 10)).await;

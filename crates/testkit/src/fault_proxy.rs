@@ -8,12 +8,17 @@
 //! spliced back into the response at their positions. So a client that retries correctly
 //! writes every record exactly once.
 //!
+//! Tests that need one exact fault at one exact call script it with
+//! [`FaultProxy::push_error`], and read the arrival times of calls with [`FaultProxy::calls`]
+//! (to check pacing such as GetRecords' 5 calls/s per shard).
+//!
 //! The server side is a small hand-rolled HTTP/1.1 loop over tokio: hyper is not a testkit
 //! dependency, axum cannot drop a connection or stall without answering on purpose, and the SDK
 //! only sends `Content-Length` bodies. The upstream side uses reqwest. Loopback only: the
 //! proxy listens on 127.0.0.1 and refuses non-loopback upstreams; faults are bounded by count
 //! and by time.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,6 +118,10 @@ struct Shared {
     rng: Mutex<Rng>,
     started: Instant,
     counters: Counters,
+    /// Errors to answer, in order, to the next calls of their operation.
+    scripted: Mutex<VecDeque<(String, String)>>,
+    /// (operation, arrival) of every request, faulted or not.
+    calls: Mutex<Vec<(String, Instant)>>,
 }
 
 enum Fault {
@@ -211,6 +220,8 @@ impl FaultProxy {
             policy: Mutex::new(policy),
             started: Instant::now(),
             counters: Counters::default(),
+            scripted: Mutex::new(VecDeque::new()),
+            calls: Mutex::new(Vec::new()),
         });
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Self {
@@ -227,6 +238,28 @@ impl FaultProxy {
     /// Replaces the policy (e.g. to stop injecting); the random sequence continues.
     pub fn set_policy(&self, policy: FaultPolicy) {
         *self.shared.policy.lock().unwrap() = policy;
+    }
+
+    /// Answers the next call of `operation` (e.g. `GetRecords`) with a 400 `error_type`
+    /// (e.g. `ExpiredIteratorException`) instead of forwarding it; queued in order.
+    pub fn push_error(&self, operation: &str, error_type: &str) {
+        let mut scripted = self.shared.scripted.lock().unwrap();
+        scripted.push_back((operation.to_owned(), error_type.to_owned()));
+    }
+
+    /// Scripted errors not yet answered.
+    pub fn pending_errors(&self) -> usize {
+        self.shared.scripted.lock().unwrap().len()
+    }
+
+    /// Arrival times of every call of `operation`, in order.
+    pub fn calls(&self, operation: &str) -> Vec<Instant> {
+        let calls = self.shared.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|(o, _)| o == operation)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     pub fn stats(&self) -> FaultStats {
@@ -402,6 +435,23 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or_default()
             .to_owned();
+        shared
+            .calls
+            .lock()
+            .unwrap()
+            .push((operation.clone(), Instant::now()));
+        let scripted = {
+            let mut queue = shared.scripted.lock().unwrap();
+            let at = queue.iter().position(|(o, _)| *o == operation);
+            at.and_then(|i| queue.remove(i)).map(|(_, error)| error)
+        };
+        if let Some(error) = scripted {
+            let (h, b) = error_response(&error, "scripted by the fault proxy");
+            if write_response(&mut stream, 400, &h, &b).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let c = &shared.counters;
         let result = match shared.choose_fault(&operation) {
             Some(Fault::Drop) => {

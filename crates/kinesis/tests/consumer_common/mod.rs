@@ -15,8 +15,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub mod fault_proxy;
-
 pub struct Env {
     pub stack: flowline_testkit::Stack,
     pub kinesis: aws_sdk_kinesis::Client,
