@@ -56,12 +56,15 @@ async fn ready(State(state): State<AdminState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let reason: Vec<String> = report
+    let mut reason: Vec<String> = report
         .components
         .iter()
         .filter(|(_, v)| v.as_str() != "ok")
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
+    if report.components.is_empty() {
+        reason.push("starting".into());
+    }
     let body = json!({"ready": report.ready, "reason": reason.join("; "), "components": report.components});
     (status, Json(body)).into_response()
 }

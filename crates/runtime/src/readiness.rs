@@ -46,8 +46,10 @@ impl Readiness {
 
     pub fn report(&self) -> Report {
         let map = self.components.read().unwrap_or_else(|p| p.into_inner());
+        // Nothing registered yet means the service has not started checking its
+        // dependencies: that is "starting", not "ready".
         Report {
-            ready: map.values().all(Option::is_none),
+            ready: !map.is_empty() && map.values().all(Option::is_none),
             components: map
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone().unwrap_or_else(|| "ok".into())))
@@ -77,7 +79,7 @@ mod tests {
     #[test]
     fn ready_only_when_every_component_is() {
         let r = Readiness::new();
-        assert!(r.report().ready, "no components: nothing to wait for");
+        assert!(!r.report().ready, "nothing registered yet: still starting");
         let kinesis = r.register("kinesis");
         let leases = r.register("leases");
         assert!(!r.report().ready);
