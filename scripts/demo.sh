@@ -12,6 +12,9 @@ make --no-print-directory up
 echo "demo: building the services (release)"
 cargo build --release --quiet --workspace --bins
 eval "$(localstack/stack.sh env)"
+# Reference data first: the joiner loads items and promos from S3 when it starts.
+./target/release/producer reference >"$DEMO_DIR/reference.log" 2>&1 \
+  || { echo "demo: uploading reference data failed; see $DEMO_DIR/reference.log" >&2; exit 1; }
 
 pids=()
 stop_services() {
