@@ -1,14 +1,35 @@
-//! Joins sales with customer and address versions and reference data into enriched orders.
+//! enrichment-joiner: reads `customers`, `addresses` and `sales` (any number of copies share
+//! the shards through the lease table), keeps every customer and address version in
+//! DynamoDB, holds each sale until the global join watermark passes its event time, and
+//! writes one enriched order per sale to `orders-enriched` (DESIGN.md sections 3–4).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::Parser;
 use flowline_aws::{AwsClients, AwsService};
+use flowline_join::{JoinConfig, JoinCore, JoinMetrics, ReferenceHandle};
+use flowline_kinesis::consumer::{Consumer, ShardInfo, ShardRecordProcessor};
+use flowline_kinesis::producer::{Producer, ProducerMetrics};
+use flowline_pipeline::{DeadLetterMetrics, DeadLetters, watch_consumer};
 use flowline_runtime::{Context, RuntimeArgs, Service};
+use flowline_watermark::WatermarkTracker;
+use tokio::sync::mpsc;
 
 mod config;
+mod joiner;
+mod metrics;
+mod processor;
+mod reference;
+mod state;
 
 use config::Config;
+use joiner::{Joiner, STAGE};
+use metrics::Metrics;
+use processor::{Fail, Processor};
+use reference::ReferenceLoader;
+use state::StateTable;
 
 /// Admin port from DESIGN.md section 5.
 const SERVICE: Service = Service::new("enrichment-joiner", 9102);
@@ -28,13 +49,130 @@ fn main() -> ExitCode {
 }
 
 async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
-    let aws = AwsClients::load(&ctx.config.aws).await?;
+    let cfg = ctx.config.clone();
+    let aws = AwsClients::load(&cfg.aws).await?;
     flowline_aws::watch_dependencies(
         &ctx,
         &aws,
         &[AwsService::Kinesis, AwsService::DynamoDb, AwsService::S3],
     );
+    let registry = ctx.registry();
+    let metrics = Arc::new(Metrics::register(registry)?);
+    let join_metrics = JoinMetrics::register(registry)?;
+    let producer_metrics = ProducerMetrics::register(registry)?;
+    let dead_letter_metrics = DeadLetterMetrics::register(registry)?;
 
-    ctx.shutdown_token().cancelled().await;
-    Ok(())
+    let state = StateTable::new(
+        aws.dynamodb.clone(),
+        &cfg.state.table,
+        metrics.dynamodb_seconds.clone(),
+    );
+    state.ensure(cfg.state.create_table).await?;
+
+    // Not ready until the reference data and the consumer are there.
+    let starting = ctx.readiness().register("startup");
+    starting.not_ready("loading the reference data");
+    let mut loader = ReferenceLoader::new(aws.s3.clone(), cfg.reference.clone(), metrics.clone());
+    let Some(data) = loader.initial(&ctx.shutdown_token()).await? else {
+        return Ok(());
+    };
+    let reference = ReferenceHandle::new(data);
+    ctx.spawn(
+        "reference-refresh",
+        loader.refresh_loop(reference.clone(), ctx.shutdown_token()),
+    );
+
+    let output = Arc::new(
+        Producer::new(
+            &aws.kinesis,
+            &cfg.output.stream,
+            cfg.kinesis.clone(),
+            &producer_metrics,
+        )
+        .await
+        .with_context(|| format!("output stream {}", cfg.output.stream))?,
+    );
+    let dead_letters = Arc::new(
+        DeadLetters::new(
+            &aws.kinesis,
+            &cfg.dead_letters.stream,
+            cfg.kinesis.clone(),
+            &producer_metrics,
+            dead_letter_metrics,
+            STAGE,
+        )
+        .await?,
+    );
+
+    // Other copies write versions too: cached entries are trusted only up to the watermark.
+    let join_config = JoinConfig {
+        exclusive_writer: false,
+        ..cfg.join.clone()
+    };
+    let core = JoinCore::new(join_config, state::stores(&state), reference)?;
+    let fail: Fail = {
+        let ctx = ctx.clone();
+        Arc::new(move |e| ctx.fail("joiner", e))
+    };
+    let (tx, rx) = mpsc::channel(64);
+    let joiner = Joiner {
+        core,
+        state,
+        tracker: WatermarkTracker::new(cfg.watermark.clone()),
+        watermark_config: cfg.watermark.clone(),
+        streams: cfg.streams.clone(),
+        kinesis: aws.kinesis.clone(),
+        output: output.clone(),
+        dead_letters: dead_letters.clone(),
+        metrics: metrics.clone(),
+        join_metrics,
+        emit: cfg.emit.clone(),
+        fail: fail.clone(),
+    };
+    let join_task = {
+        let fail = fail.clone();
+        tokio::spawn(async move {
+            let result = joiner.run(rx).await;
+            if let Err(e) = &result {
+                fail(anyhow::anyhow!("{e:#}"));
+            }
+            result
+        })
+    };
+
+    let factory = {
+        let (cfg, dead_letters, metrics) = (cfg.clone(), dead_letters.clone(), metrics.clone());
+        move |shard: &ShardInfo| -> Box<dyn ShardRecordProcessor> {
+            let kind = cfg
+                .streams
+                .kind(&shard.stream)
+                .expect("the consumer reads only the streams named in [streams]");
+            Box::new(Processor::new(
+                kind,
+                shard,
+                cfg.parse.clone(),
+                dead_letters.clone(),
+                metrics.clone(),
+                tx.clone(),
+                fail.clone(),
+            ))
+        }
+    };
+    let consumer = Consumer::new(
+        cfg.consumer_config(),
+        aws.kinesis.clone(),
+        aws.dynamodb.clone(),
+        Arc::new(factory),
+        registry,
+    )?;
+    watch_consumer(&ctx, consumer.status());
+    starting.ready();
+    // Returns after every processor checkpointed and released its lease; the processors
+    // and the factory (the joiner's senders) are gone with the consumer.
+    let consumed = consumer.run(ctx.shutdown_token()).await;
+    let joined = join_task.await.context("joiner task")?;
+    output.shutdown().await?;
+    dead_letters.shutdown().await?;
+    consumed?;
+    joined
 }
