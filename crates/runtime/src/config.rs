@@ -130,6 +130,12 @@ impl Problems {
         }
     }
 
+    /// Adds problems that libraries already phrase as `"<setting>: <message>"` (their
+    /// `validate()` output), as they are.
+    pub fn extend_messages(&mut self, problems: impl IntoIterator<Item = String>) {
+        self.0.extend(problems);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

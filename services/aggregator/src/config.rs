@@ -111,14 +111,7 @@ impl ServiceConfig for Config {
                 .into_iter()
                 .map(|p| format!("parse.{p}")),
         );
-        for problem in library {
-            // The libraries' problems start with the setting's name.
-            let (setting, message) = problem
-                .split_once(": ")
-                .or_else(|| problem.split_once(' '))
-                .unwrap_or(("config", &problem));
-            problems.push(setting, message);
-        }
+        problems.extend_messages(library);
         for (setting, name) in [
             ("output.stream", &self.output.stream),
             ("output.dead_letters", &self.output.dead_letters),

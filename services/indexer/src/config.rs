@@ -134,17 +134,6 @@ impl Config {
     }
 }
 
-/// Library problems come as `"setting: message"` or `"setting message"` strings.
-fn push_prefixed(problems: &mut Problems, fallback: &str, list: Vec<String>) {
-    for problem in list {
-        let (setting, message) = problem
-            .split_once(": ")
-            .or_else(|| problem.split_once(' '))
-            .unwrap_or((fallback, &problem));
-        problems.push(setting, message);
-    }
-}
-
 impl ServiceConfig for Config {
     fn validate(&self, problems: &mut Problems) {
         problems.extend(self.aws.problems("aws"));
@@ -153,7 +142,7 @@ impl ServiceConfig for Config {
             "consumer.streams",
             "is not used by the indexer: name the streams in input.orders and input.metrics",
         );
-        push_prefixed(problems, "consumer", self.consumer().validate());
+        problems.extend_messages(self.consumer().validate());
         problems.check(
             self.input.orders != self.input.metrics,
             "input.metrics",
@@ -169,7 +158,7 @@ impl ServiceConfig for Config {
             "dead_letters.stream",
             "must not be empty",
         );
-        push_prefixed(problems, "kinesis", self.kinesis.validate_at("kinesis"));
+        problems.extend_messages(self.kinesis.validate_at("kinesis"));
         problems.extend(self.opensearch.problems("opensearch"));
         problems.extend(self.indices.problems("indices"));
         problems.check(
@@ -188,7 +177,7 @@ impl ServiceConfig for Config {
             "must be at most 16",
         );
         problems.extend(self.bulk.problems("bulk"));
-        push_prefixed(problems, "parse", self.parse.validate());
+        problems.extend_messages(self.parse.validate());
         problems.check(
             (1..=1024).contains(&self.checkpoints.max_pending_batches),
             "checkpoints.max_pending_batches",

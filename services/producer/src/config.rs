@@ -86,11 +86,7 @@ impl Default for Progress {
 impl ServiceConfig for Config {
     fn validate(&self, problems: &mut Problems) {
         problems.extend(self.aws.problems("aws"));
-        for problem in self.kinesis.validate_at("kinesis") {
-            // The library's problems already start with the setting's name.
-            let (setting, message) = problem.split_once(": ").unwrap_or(("kinesis", &problem));
-            problems.push(setting, message);
-        }
+        problems.extend_messages(self.kinesis.validate_at("kinesis"));
         for (setting, name) in [
             ("streams.customers", &self.streams.customers),
             ("streams.addresses", &self.streams.addresses),
