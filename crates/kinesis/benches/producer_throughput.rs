@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use bytes::Bytes;
 use flowline_kinesis::ApiError;
 use flowline_kinesis::producer::{
@@ -251,28 +251,9 @@ async fn through_producer(name: String, producer: Producer, seconds: u64) -> Fig
 }
 
 async fn create_stream(client: &Client, name: &str, shards: i32) {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
+    flowline_testkit::create_stream(client, name, shards)
         .await
         .expect("create stream");
-    for _ in 0..600 {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await;
-        if let Ok(d) = d
-            && d.stream_description_summary()
-                .is_some_and(|s| s.stream_status() == &StreamStatus::Active)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} did not become active");
 }
 
 async fn run_phases(client: Client, stream: String, seconds: u64) -> Vec<Figures> {

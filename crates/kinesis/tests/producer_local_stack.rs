@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use bytes::Bytes;
 use flowline_kinesis::agg::deaggregate;
 use flowline_kinesis::producer::{Ack, Producer, ProducerConfig, ProducerMetrics, Record};
@@ -13,28 +13,9 @@ use flowline_testkit::fault_proxy::{FaultPolicy, FaultProxy};
 use flowline_testkit::{Stack, unique_name};
 
 async fn create_stream(client: &Client, name: &str, shards: i32) {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
+    flowline_testkit::create_stream(client, name, shards)
         .await
         .expect("create stream");
-    for _ in 0..300 {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await;
-        if let Ok(d) = d
-            && d.stream_description_summary()
-                .is_some_and(|s| s.stream_status() == &StreamStatus::Active)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} did not become active");
 }
 
 /// Creates a stream, runs `test` with its name, and deletes the stream even if `test` panics
