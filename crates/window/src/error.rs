@@ -14,6 +14,11 @@ pub enum Error {
     /// Saved state cannot be decoded or is inconsistent.
     #[error("corrupt window state: {0}")]
     CorruptState(String),
+    /// Merged partials of a window add up beyond the money range.
+    #[error("window from {window_start}: merged totals exceed the money range")]
+    AmountOverflow {
+        window_start: flowline_model::Timestamp,
+    },
 }
 
 impl Error {

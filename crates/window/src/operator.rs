@@ -2,70 +2,17 @@
 //! watermark, re-emits late updates, and checkpoints incrementally.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use flowline_model::{Dimension, EnrichedOrder, Timestamp, WindowMetric, error_types};
+use flowline_model::{EnrichedOrder, Timestamp, WindowMetric};
 
 use crate::config::WindowConfig;
 use crate::error::{Error, Result};
 use crate::order::OrderRef;
+use crate::outcome::{Outcome, Rejection};
+use crate::partial::Added;
 use crate::snapshot::{OperatorSnapshot, WindowSnapshot};
-use crate::window::{Added, Window, ts};
-
-/// What happened to one order.
-#[must_use = "a rejected order must go to dead-letters"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Counted. If its window had already been emitted, the updated keys
-    /// were pushed to the output with the next revision.
-    Counted,
-    /// Its `order_id` was already counted in its window: ignored.
-    Duplicate,
-    /// Not counted: send it to dead-letters (see [`Rejection::error_type`]).
-    Rejected(Rejection),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rejection {
-    /// The watermark had passed the window's end plus the allowed lateness.
-    Late {
-        event_time: Timestamp,
-        window_end: Timestamp,
-        watermark: Timestamp,
-    },
-    /// Adding it would take the window's totals beyond the money range.
-    AmountOverflow { window_start: Timestamp },
-}
-
-impl Rejection {
-    /// Dead-letter `error_type`.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Rejection::Late { .. } => error_types::LATE,
-            Rejection::AmountOverflow { .. } => error_types::BAD_FIELD,
-        }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rejection::Late {
-                event_time,
-                window_end,
-                watermark,
-            } => write!(
-                f,
-                "late: event_time {event_time} is in the window ending {window_end}, \
-                 beyond the allowed lateness at watermark {watermark}"
-            ),
-            Rejection::AmountOverflow { window_start } => write!(
-                f,
-                "field \"gross_amount\": window total from {window_start} would exceed the money range"
-            ),
-        }
-    }
-}
+use crate::spec::WindowSpec;
+use crate::window::{Window, ts};
 
 /// What to write at a checkpoint: see [`WindowOperator::checkpoint`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,13 +32,13 @@ pub struct Checkpoint {
 /// [`advance_watermark`](Self::advance_watermark); both push emitted
 /// [`WindowMetric`]s to the caller's buffer in a deterministic order
 /// (window start, dimension, key). Nothing reads the clock: the same input
-/// and watermark sequence always gives the same output.
+/// and watermark sequence always gives the same output. Each window is a
+/// [`crate::Partial`] (the accumulator services use per shard) plus the
+/// revisions emitted.
 #[derive(Clone, Debug)]
 pub struct WindowOperator {
     config: WindowConfig,
-    length_ms: i64,
-    lateness_ms: i64,
-    dimensions: Vec<Dimension>,
+    spec: WindowSpec,
     windows: BTreeMap<i64, Window>,
     watermark: Option<i64>,
     /// Stamped on every change; bumped by each checkpoint.
@@ -106,14 +53,8 @@ pub struct WindowOperator {
 
 impl WindowOperator {
     pub fn new(config: WindowConfig) -> Result<Self> {
-        let problems = config.validate("windows");
-        if !problems.is_empty() {
-            return Err(Error::InvalidConfig(problems));
-        }
         Ok(Self {
-            length_ms: config.length_ms(),
-            lateness_ms: config.lateness_ms(),
-            dimensions: config.sorted_dimensions(),
+            spec: WindowSpec::new(&config)?,
             config,
             windows: BTreeMap::new(),
             watermark: None,
@@ -126,6 +67,11 @@ impl WindowOperator {
 
     pub fn config(&self) -> &WindowConfig {
         &self.config
+    }
+
+    /// The validated settings (window of an event, lateness).
+    pub fn spec(&self) -> &WindowSpec {
+        &self.spec
     }
 
     /// The last watermark applied.
@@ -145,8 +91,7 @@ impl WindowOperator {
 
     /// `[start, end)` of the window holding `event_time`.
     pub fn window_of(&self, event_time: Timestamp) -> (Timestamp, Timestamp) {
-        let start = self.start_of(event_time);
-        (ts(start), ts(start + self.length_ms))
+        self.spec.window_of(event_time)
     }
 
     pub fn process(&mut self, order: &EnrichedOrder, out: &mut Vec<WindowMetric>) -> Outcome {
@@ -157,25 +102,19 @@ impl WindowOperator {
     /// keys with their next revision to `out` right away (as Flink does for
     /// late elements), so revisions do not depend on how input is batched.
     pub fn process_ref(&mut self, order: OrderRef<'_>, out: &mut Vec<WindowMetric>) -> Outcome {
-        let start = self.start_of(order.event_time);
-        let end = start + self.length_ms;
-        if let Some(wm) = self.watermark
-            && wm >= end.saturating_add(self.lateness_ms)
-        {
-            return Outcome::Rejected(Rejection::Late {
-                event_time: order.event_time,
-                window_end: ts(end),
-                watermark: ts(wm),
-            });
+        if let Some(late) = self.spec.late(order.event_time, self.watermark()) {
+            return Outcome::Rejected(late);
         }
+        let start = self.spec.start_of(order.event_time);
+        let end = start + self.spec.length_ms();
         if !self.windows.contains_key(&start) {
             // Size a new latest window like the one before it (not a late one).
             let like = self.windows.last_key_value().filter(|(s, _)| **s < start);
-            let w = Window::with_capacity(start, end, &self.dimensions, like.map(|(_, w)| w));
-            self.windows.insert(start, w);
+            let partial = self.spec.partial(start, like.map(|(_, w)| &w.partial));
+            self.windows.insert(start, Window::new(partial));
         }
         let window = self.windows.get_mut(&start).expect("inserted above");
-        match window.add(&order) {
+        match window.partial.add_touched(&order) {
             Added::Duplicate => Outcome::Duplicate,
             Added::Overflow => Outcome::Rejected(Rejection::AmountOverflow {
                 window_start: ts(start),
@@ -213,7 +152,7 @@ impl WindowOperator {
         };
         let before = out.len();
         for w in self.windows.values_mut() {
-            if w.end > wm {
+            if w.end() > wm {
                 break;
             }
             if !w.emitted {
@@ -221,12 +160,13 @@ impl WindowOperator {
                 w.changed_epoch = self.epoch;
             }
         }
+        let watermark = self.watermark();
         while let Some(entry) = self.windows.first_entry() {
-            if entry.get().end.saturating_add(self.lateness_ms) > wm {
+            if !self.spec.is_expired(*entry.key(), watermark) {
                 break;
             }
             let w = entry.remove();
-            self.dropped.push((self.epoch, w.start));
+            self.dropped.push((self.epoch, w.start()));
         }
         out.len() - before
     }
@@ -251,7 +191,7 @@ impl WindowOperator {
             .windows
             .values()
             .filter(|w| w.changed_epoch > self.committed)
-            .map(|w| WindowSnapshot::from_window(w, self.length_ms))
+            .map(WindowSnapshot::from_window)
             .collect();
         let dropped = self
             .dropped
@@ -292,7 +232,7 @@ impl WindowOperator {
             self.operator_snapshot(),
             self.windows
                 .values()
-                .map(|w| WindowSnapshot::from_window(w, self.length_ms))
+                .map(WindowSnapshot::from_window)
                 .collect(),
         )
     }
@@ -309,33 +249,30 @@ impl WindowOperator {
         windows: impl IntoIterator<Item = WindowSnapshot>,
     ) -> Result<Self> {
         let mut op = Self::new(config)?;
-        operator.check(op.length_ms, &op.dimensions)?;
+        operator.check(op.spec.length_ms(), op.spec.dimensions())?;
         op.watermark = operator.watermark().map(Timestamp::millis);
         for snap in windows {
-            let w = snap.into_window(op.length_ms, &op.dimensions)?;
-            if op.windows.contains_key(&w.start) {
+            let w = snap.into_window(&op.spec)?;
+            if op.windows.contains_key(&w.start()) {
                 return Err(Error::CorruptState(format!(
                     "window {} restored twice",
-                    ts(w.start)
+                    ts(w.start())
                 )));
             }
-            if op
-                .watermark
-                .is_some_and(|wm| w.end.saturating_add(op.lateness_ms) <= wm)
-            {
-                op.dropped.push((op.epoch, w.start));
+            if op.spec.is_expired(w.start(), op.watermark()) {
+                op.dropped.push((op.epoch, w.start()));
                 continue;
             }
-            op.windows.insert(w.start, w);
+            op.windows.insert(w.start(), w);
         }
         Ok(op)
     }
 
     fn operator_snapshot(&self) -> OperatorSnapshot {
-        OperatorSnapshot::new(self.length_ms, self.dimensions.clone(), self.watermark())
-    }
-
-    fn start_of(&self, t: Timestamp) -> i64 {
-        t.millis().div_euclid(self.length_ms) * self.length_ms
+        OperatorSnapshot::new(
+            self.spec.length_ms(),
+            self.spec.dimensions().to_vec(),
+            self.watermark(),
+        )
     }
 }

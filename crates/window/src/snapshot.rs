@@ -7,22 +7,29 @@
 //! still outgrow a 400 KB DynamoDB item, so [`WindowSnapshot::encode_parts`]
 //! splits the bytes into parts of a chosen size, written together and joined
 //! back in order by [`WindowSnapshot::decode_parts`].
+//!
+//! The body of a window item is its [`Partial`]; a service keeping one
+//! partial per shard stores exactly that body ([`Partial::encode`],
+//! [`WindowSpec::decode_partial`]), without the operator's revisions.
 
 use std::io::{Read, Write};
 
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
-use flowline_model::{Dimension, Timestamp};
+use flowline_model::{Dimension, MAX_CENTS, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::hashing::IdSet;
 use crate::interner::Interner;
-use crate::window::{Acc, DimState, Window, ts};
+use crate::partial::{Acc, DimState, Partial};
+use crate::spec::WindowSpec;
+use crate::window::{Window, ts};
 
-/// Version of both item formats; bumped on any incompatible change.
-const FORMAT: u32 = 1;
+/// Version of every item format; bumped on any incompatible change
+/// (2: partials, shared with per-shard state, and revisions apart).
+const FORMAT: u32 = 2;
 
 /// Largest decoded window item accepted (guards against corrupt input).
 const MAX_DECODED_BYTES: u64 = 1 << 30;
@@ -79,17 +86,17 @@ impl OperatorSnapshot {
     }
 }
 
-/// Everything about one open window (see the module docs).
+/// One [`Partial`] as stored: the order ids seen (dedup), the customers,
+/// and per key its totals and customer ids. Also the body of a
+/// [`WindowSnapshot`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowSnapshot {
+pub(crate) struct PartialSnapshot {
     #[serde(rename = "v")]
     format: u32,
     #[serde(rename = "s")]
     start_ms: i64,
     #[serde(rename = "l")]
     length_ms: i64,
-    #[serde(rename = "e")]
-    emitted: bool,
     /// Order ids counted, in interning order.
     #[serde(rename = "o")]
     orders: IdList,
@@ -98,6 +105,18 @@ pub struct WindowSnapshot {
     customers: IdList,
     #[serde(rename = "d")]
     dimensions: Vec<DimSnapshot>,
+}
+
+/// Everything about one open window of the operator (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSnapshot {
+    #[serde(rename = "p")]
+    partial: PartialSnapshot,
+    #[serde(rename = "e")]
+    emitted: bool,
+    /// Per dimension, per key id: the last revision emitted (0 = never).
+    #[serde(rename = "r")]
+    revisions: Vec<Vec<u32>>,
 }
 
 /// Strings as one concatenated text plus their lengths: far cheaper to
@@ -164,29 +183,128 @@ struct KeySnapshot {
     /// Sorted customer ids (sorted so equal state encodes to equal bytes).
     #[serde(rename = "c")]
     customers: Vec<u32>,
-    #[serde(rename = "r")]
-    revision: u32,
+}
+
+/// JSON first, then one compression call: flate2's writer costs a buffer
+/// fill per write, and serde_json writes in tiny pieces.
+fn compress<T: Serialize>(value: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("plain data serialises");
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(json.len() / 3), Compression::fast());
+    enc.write_all(&json).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+fn decompress<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    let mut json = Vec::new();
+    DeflateDecoder::new(bytes)
+        .take(MAX_DECODED_BYTES)
+        .read_to_end(&mut json)
+        .map_err(|e| Error::CorruptState(format!("{what}: {e}")))?;
+    serde_json::from_slice(&json).map_err(|e| Error::CorruptState(format!("{what}: {e}")))
+}
+
+impl PartialSnapshot {
+    pub(crate) fn of(p: &Partial) -> Self {
+        PartialSnapshot {
+            format: FORMAT,
+            start_ms: p.start,
+            length_ms: p.end - p.start,
+            orders: IdList::of(&p.orders),
+            customers: IdList::of(&p.customers),
+            dimensions: p
+                .dims
+                .iter()
+                .map(|d| DimSnapshot {
+                    dimension: d.dimension,
+                    keys: d
+                        .accs
+                        .iter()
+                        .enumerate()
+                        .map(|(id, a)| {
+                            let mut customers: Vec<u32> = a.customers.iter().copied().collect();
+                            customers.sort_unstable();
+                            KeySnapshot {
+                                key: d.keys.resolve(id as u32).to_owned(),
+                                orders: a.orders,
+                                units: a.units,
+                                gross_cents: a.gross,
+                                net_cents: a.net,
+                                customers,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        compress(self)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        decompress(bytes, "window partial")
+    }
+
+    /// Rebuilds the partial, checking it against the settings and itself.
+    pub(crate) fn into_partial(self, spec: &WindowSpec) -> Result<Partial> {
+        let corrupt =
+            |what: String| Error::CorruptState(format!("window {}: {what}", ts(self.start_ms)));
+        if self.format != FORMAT {
+            return Err(Error::IncompatibleState(format!(
+                "window item format {} (this build reads {FORMAT})",
+                self.format
+            )));
+        }
+        let length_ms = spec.length_ms();
+        let snap_dims: Vec<Dimension> = self.dimensions.iter().map(|d| d.dimension).collect();
+        check_shape(self.length_ms, &snap_dims, length_ms, spec.dimensions())?;
+        if self.start_ms.rem_euclid(length_ms) != 0 {
+            return Err(corrupt("start is not aligned to the window length".into()));
+        }
+        let mut p = Partial::with_capacity(
+            self.start_ms,
+            self.start_ms + length_ms,
+            spec.dimensions(),
+            None,
+        );
+        p.orders = Interner::with_capacity(self.orders.len(), 0);
+        p.customers = Interner::with_capacity(self.customers.len(), 0);
+        self.orders
+            .intern_into(&mut p.orders, "order")
+            .map_err(&corrupt)?;
+        self.customers
+            .intern_into(&mut p.customers, "customer")
+            .map_err(&corrupt)?;
+        for (dim, snap) in p.dims.iter_mut().zip(self.dimensions) {
+            *dim = dim_from_snapshot(snap, p.customers.len(), p.orders.len()).map_err(&corrupt)?;
+        }
+        // Every dimension partitions the same orders; the first gives the totals.
+        if let Some(d) = p.dims.first() {
+            p.gross_total = d.accs.iter().map(|a| a.gross).sum();
+            p.net_total = d.accs.iter().map(|a| a.net).sum();
+        }
+        if p.gross_total.abs() > MAX_CENTS || p.net_total.abs() > MAX_CENTS {
+            return Err(corrupt("totals beyond the money range".into()));
+        }
+        Ok(p)
+    }
 }
 
 impl WindowSnapshot {
     /// The window's start: the natural item key.
     pub fn window_start(&self) -> Timestamp {
-        ts(self.start_ms)
+        ts(self.partial.start_ms)
     }
 
     /// Orders counted in the window.
     pub fn orders(&self) -> usize {
-        self.orders.len()
+        self.partial.orders.len()
     }
 
     /// Compressed bytes of the item.
     pub fn encode(&self) -> Vec<u8> {
-        // JSON first, then one compression call: flate2's writer costs a
-        // buffer fill per write, and serde_json writes in tiny pieces.
-        let json = serde_json::to_vec(self).expect("plain data serialises");
-        let mut enc = DeflateEncoder::new(Vec::with_capacity(json.len() / 3), Compression::fast());
-        enc.write_all(&json).expect("writing to a Vec cannot fail");
-        enc.finish().expect("writing to a Vec cannot fail")
+        compress(self)
     }
 
     /// [`encode`](Self::encode) split into parts of at most `max_part_bytes`.
@@ -208,83 +326,41 @@ impl WindowSnapshot {
             .iter()
             .flat_map(|p| p.as_ref().iter().copied())
             .collect();
-        let mut json = Vec::new();
-        DeflateDecoder::new(joined.as_slice())
-            .take(MAX_DECODED_BYTES)
-            .read_to_end(&mut json)
-            .map_err(|e| Error::CorruptState(format!("window item: {e}")))?;
-        serde_json::from_slice(&json).map_err(|e| Error::CorruptState(format!("window item: {e}")))
+        decompress(&joined, "window item")
     }
 
-    pub(crate) fn from_window(w: &Window, length_ms: i64) -> Self {
+    pub(crate) fn from_window(w: &Window) -> Self {
         WindowSnapshot {
-            format: FORMAT,
-            start_ms: w.start,
-            length_ms,
+            partial: PartialSnapshot::of(&w.partial),
             emitted: w.emitted,
-            orders: IdList::of(&w.orders),
-            customers: IdList::of(&w.customers),
-            dimensions: w
-                .dims
-                .iter()
-                .map(|d| DimSnapshot {
-                    dimension: d.dimension,
-                    keys: d
-                        .accs
-                        .iter()
-                        .enumerate()
-                        .map(|(id, a)| {
-                            let mut customers: Vec<u32> = a.customers.iter().copied().collect();
-                            customers.sort_unstable();
-                            KeySnapshot {
-                                key: d.keys.resolve(id as u32).to_owned(),
-                                orders: a.orders,
-                                units: a.units,
-                                gross_cents: a.gross,
-                                net_cents: a.net,
-                                customers,
-                                revision: a.revision,
-                            }
-                        })
-                        .collect(),
+            revisions: (0..w.partial.dims.len())
+                .map(|d| {
+                    (0..w.partial.dims[d].accs.len() as u32)
+                        .map(|k| w.revision(d, k))
+                        .collect()
                 })
                 .collect(),
         }
     }
 
     /// Rebuilds the window, checking it against the settings and itself.
-    pub(crate) fn into_window(self, length_ms: i64, dimensions: &[Dimension]) -> Result<Window> {
-        let corrupt =
-            |what: String| Error::CorruptState(format!("window {}: {what}", ts(self.start_ms)));
-        if self.format != FORMAT {
-            return Err(Error::IncompatibleState(format!(
-                "window item format {} (this build reads {FORMAT})",
-                self.format
+    pub(crate) fn into_window(self, spec: &WindowSpec) -> Result<Window> {
+        let start = ts(self.partial.start_ms);
+        let partial = self.partial.into_partial(spec)?;
+        let shape_ok = self.revisions.len() == partial.dims.len()
+            && self
+                .revisions
+                .iter()
+                .zip(&partial.dims)
+                .all(|(r, d)| r.len() == d.accs.len());
+        if !shape_ok {
+            return Err(Error::CorruptState(format!(
+                "window {start}: revisions do not match the keys"
             )));
         }
-        let snap_dims: Vec<Dimension> = self.dimensions.iter().map(|d| d.dimension).collect();
-        check_shape(self.length_ms, &snap_dims, length_ms, dimensions)?;
-        if self.start_ms.rem_euclid(length_ms) != 0 {
-            return Err(corrupt("start is not aligned to the window length".into()));
-        }
-        let mut w = Window::new(self.start_ms, self.start_ms + length_ms, dimensions);
+        let mut w = Window::new(partial);
         w.emitted = self.emitted;
-        w.orders = Interner::with_capacity(self.orders.len(), 0);
-        w.customers = Interner::with_capacity(self.customers.len(), 0);
-        self.orders
-            .intern_into(&mut w.orders, "order")
-            .map_err(&corrupt)?;
-        self.customers
-            .intern_into(&mut w.customers, "customer")
-            .map_err(&corrupt)?;
-        for (dim, snap) in w.dims.iter_mut().zip(self.dimensions) {
-            *dim = dim_from_snapshot(snap, w.customers.len(), w.orders.len()).map_err(&corrupt)?;
-        }
-        // Every dimension partitions the same orders; the first gives the totals.
-        if let Some(d) = w.dims.first() {
-            w.gross_total = d.accs.iter().map(|a| a.gross).sum();
-            w.net_total = d.accs.iter().map(|a| a.net).sum();
-        }
+        w.revisions = self.revisions;
         Ok(w)
     }
 }
@@ -324,7 +400,6 @@ fn dim_from_snapshot(
             gross: k.gross_cents,
             net: k.net_cents,
             customers: set,
-            revision: k.revision,
         });
     }
     if total != orders as u64 {

@@ -31,10 +31,10 @@ use anyhow::Context as _;
 use flowline_kinesis::producer::{AckSet, Producer, Record};
 use flowline_model::Timestamp;
 use flowline_watermark::{Monotonic, ShardWatermark, global_watermark};
+use flowline_window::merge;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::partial::merge;
 use crate::processor::Shared;
 use crate::store::Control;
 
@@ -119,8 +119,8 @@ impl Emitter {
     }
 
     async fn emit_due(&self, wm: Timestamp) -> anyhow::Result<()> {
-        let length = self.shared.windows.length.as_millis() as i64;
-        let keep = (self.shared.windows.allowed_lateness + self.retention_grace).as_millis() as i64;
+        let length = self.shared.windows.length_ms();
+        let keep = self.shared.windows.lateness_ms() + self.retention_grace.as_millis() as i64;
         let controls = self.shared.store.controls().await?;
         self.shared.metrics.windows_open.set(controls.len() as i64);
         for c in controls {
@@ -129,7 +129,7 @@ impl Emitter {
                 break; // sorted by start
             }
             if c.emitted < c.changes {
-                self.emit(&c, length).await?;
+                self.emit(&c).await?;
             } else if end + keep <= wm.millis() {
                 self.shared.store.delete_window(c.start_ms).await?;
             }
@@ -137,7 +137,7 @@ impl Emitter {
         Ok(())
     }
 
-    async fn emit(&self, c: &Control, length: i64) -> anyhow::Result<()> {
+    async fn emit(&self, c: &Control) -> anyhow::Result<()> {
         let store = &self.shared.store;
         let partials = store.partials(c.start_ms).await?;
         if store.control(c.start_ms).await?.map(|now| now.changes) != Some(c.changes) {
@@ -151,9 +151,9 @@ impl Emitter {
             return Ok(()); // another copy already emitted newer state
         }
         let revision = u32::try_from(c.changes - first + 1).context("revision")?;
-        let start = Timestamp::from_millis(c.start_ms).context("window start")?;
-        let end = Timestamp::from_millis(c.start_ms + length).context("window end")?;
-        let metrics = merge(start, end, &partials, revision)?;
+        // The window crate's merge: exact union of the shards' customers,
+        // the same metric ids and money rules as the operator.
+        let metrics = merge(&partials, revision)?;
         let mut acks = AckSet::new();
         for m in &metrics {
             let data = serde_json::to_vec(m)?;
@@ -169,7 +169,12 @@ impl Emitter {
         if revision > 1 {
             m.revisions.inc();
         }
-        tracing::debug!(window = %start, revision, keys = metrics.len(), "window emitted");
+        tracing::debug!(
+            window = c.start_ms,
+            revision,
+            keys = metrics.len(),
+            "window emitted"
+        );
         Ok(())
     }
 

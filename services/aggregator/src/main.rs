@@ -1,6 +1,7 @@
 //! Event-time windowed metrics over enriched orders.
 //!
-//! Per held shard a processor counts orders into per-window partials and
+//! Per held shard a processor counts orders into per-window partials (the
+//! window crate's accumulator, `flowline_window::Partials`) and
 //! writes them, with the shard's position and watermark, in one DynamoDB
 //! transaction before checkpointing the lease (`processor`, `store`). An
 //! emitter in every copy computes the global watermark from what every
@@ -21,7 +22,6 @@ use flowline_runtime::{Context, RuntimeArgs, Service};
 mod config;
 mod emitter;
 mod metrics;
-mod partial;
 mod processor;
 mod store;
 
@@ -53,7 +53,8 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
     let registry = ctx.registry();
     let producer_metrics = ProducerMetrics::register(registry)?;
     let metrics = Metrics::register(registry)?;
-    let store = Store::new(aws.dynamodb.clone(), &cfg.state.table);
+    let windows = flowline_window::WindowSpec::new(&cfg.windows)?;
+    let store = Store::new(aws.dynamodb.clone(), &cfg.state.table, windows.clone());
     if cfg.state.create_table {
         store.ensure_table().await?;
     }
@@ -83,7 +84,7 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
         store,
         dead_letters: dead_letters.clone(),
         metrics,
-        windows: cfg.windows.clone(),
+        windows,
         watermarks: cfg.watermarks.clone(),
         parse: cfg.parse.clone(),
         publish_interval: cfg.state.publish_interval,

@@ -1,9 +1,10 @@
 //! One processor per held shard: counts the shard's orders into per-window
-//! partials, writes them with the shard's position and watermark in one
-//! state transaction, then checkpoints the lease (see `store` for why that
-//! is consistent).
+//! partials (`flowline_window::Partials`, the window crate's accumulator),
+//! writes them with the shard's position and watermark in one state
+//! transaction, then checkpoints the lease (see `store` for why that is
+//! consistent).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,14 +13,13 @@ use flowline_kinesis::consumer::{
     Checkpoint, Checkpointer, ProcessRecordsInput, ShardInfo, ShardRecordProcessor,
 };
 use flowline_kinesis::producer::PendingAck;
-use flowline_model::{DeadLetter, Dimension, EnrichedOrder, ParseConfig, RecordSource, Timestamp};
+use flowline_model::{DeadLetter, EnrichedOrder, ParseConfig, RecordSource, Timestamp};
 use flowline_pipeline::DeadLetters;
 use flowline_watermark::{ShardKey, WatermarkConfig, WatermarkTracker};
-use flowline_window::{Rejection, WindowConfig};
+use flowline_window::{OrderRef, Outcome, Partials, Rejection, WindowSpec};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::partial::{Added, Partial};
 use crate::store::{Fenced, ShardWrite, Store};
 
 pub const STAGE: &str = "aggregator";
@@ -29,7 +29,7 @@ pub struct Shared {
     pub store: Store,
     pub dead_letters: Arc<DeadLetters>,
     pub metrics: Metrics,
-    pub windows: WindowConfig,
+    pub windows: WindowSpec,
     pub watermarks: WatermarkConfig,
     pub parse: ParseConfig,
     pub publish_interval: std::time::Duration,
@@ -41,18 +41,8 @@ pub struct Shared {
     pub fail: Box<dyn Fn(anyhow::Error) + Send + Sync>,
 }
 
-impl Shared {
-    fn length_ms(&self) -> i64 {
-        self.windows.length.as_millis() as i64
-    }
-    fn lateness_ms(&self) -> i64 {
-        self.windows.allowed_lateness.as_millis() as i64
-    }
-}
-
 pub struct ShardProcessor {
     shared: Arc<Shared>,
-    dimensions: Vec<Dimension>,
     key: ShardKey,
     /// `<stream>/<shard_id>`: the shard's name in the state table.
     label: String,
@@ -61,29 +51,25 @@ pub struct ShardProcessor {
     tracker: WatermarkTracker,
     /// Everything at or before this position is in the stored state.
     stored_position: Option<Checkpoint>,
-    windows: BTreeMap<i64, Partial>,
+    /// This shard's partial of every window it holds.
+    windows: Partials,
+    /// Window start → (generation, parts) of the stored partial.
     stored: BTreeMap<i64, (u64, usize)>,
-    dirty: BTreeSet<i64>,
     last_publish: Option<(Instant, bool)>,
     broken: bool,
 }
 
 impl ShardProcessor {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let mut dimensions = shared.windows.dimensions.clone();
-        dimensions.sort();
-        dimensions.dedup();
         Self {
             tracker: WatermarkTracker::new(shared.watermarks.clone()),
+            windows: Partials::new(shared.windows.clone()),
             shared,
-            dimensions,
             key: ShardKey::new("", ""),
             label: String::new(),
             owner: uuid::Uuid::new_v4().to_string(),
             stored_position: None,
-            windows: BTreeMap::new(),
             stored: BTreeMap::new(),
-            dirty: BTreeSet::new(),
             last_publish: None,
             broken: false,
         }
@@ -113,7 +99,7 @@ impl ShardProcessor {
                 .store
                 .load_partial(&self.label, *start, *generation, *parts)
                 .await?;
-            self.windows.insert(*start, p);
+            self.windows.restore(p);
         }
         tracing::info!(
             shard = %self.label,
@@ -149,7 +135,6 @@ impl ShardProcessor {
     async fn process(&mut self, input: &ProcessRecordsInput) -> anyhow::Result<()> {
         let now = flowline_pipeline::now();
         let global = *self.shared.global.borrow();
-        let (length, lateness) = (self.shared.length_ms(), self.shared.lateness_ms());
         let mut acks: Vec<PendingAck> = Vec::new();
         let mut progressed = false;
         for r in &input.records {
@@ -190,42 +175,25 @@ impl ShardProcessor {
                 }
             };
             self.tracker.observe(&self.key, order.event_time);
-            let start = order.event_time.millis().div_euclid(length) * length;
-            let end = start + length;
-            let rejection = if let Some(wm) = global.filter(|wm| wm.millis() >= end + lateness) {
-                Some(Rejection::Late {
-                    event_time: order.event_time,
-                    window_end: Timestamp::from_millis(end).context("window end")?,
-                    watermark: wm,
-                })
-            } else {
-                match self
-                    .windows
-                    .entry(start)
-                    .or_default()
-                    .add(&order, &self.dimensions)
-                {
-                    Added::Counted => {
-                        self.dirty.insert(start);
-                        self.shared
-                            .metrics
-                            .records
-                            .with_label_values(&["counted"])
-                            .inc();
-                        None
-                    }
-                    Added::Duplicate => {
-                        self.shared
-                            .metrics
-                            .records
-                            .with_label_values(&["duplicate"])
-                            .inc();
-                        None
-                    }
-                    Added::Overflow => Some(Rejection::AmountOverflow {
-                        window_start: Timestamp::from_millis(start).context("window start")?,
-                    }),
+            // Late is judged against the global watermark: windows span shards.
+            let rejection = match self.windows.add(&OrderRef::from(&order), global) {
+                Outcome::Counted => {
+                    self.shared
+                        .metrics
+                        .records
+                        .with_label_values(&["counted"])
+                        .inc();
+                    None
                 }
+                Outcome::Duplicate => {
+                    self.shared
+                        .metrics
+                        .records
+                        .with_label_values(&["duplicate"])
+                        .inc();
+                    None
+                }
+                Outcome::Rejected(rejection) => Some(rejection),
             };
             if let Some(rejection) = rejection {
                 if matches!(rejection, Rejection::Late { .. }) {
@@ -293,21 +261,15 @@ impl ShardProcessor {
         }
         // Windows past their lateness are released from memory (their items
         // stay for the emitter, which deletes them once emitted).
-        let (length, lateness) = (self.shared.length_ms(), self.shared.lateness_ms());
-        let dropped: Vec<i64> = self
-            .windows
-            .keys()
-            .copied()
-            .filter(|s| global.is_some_and(|wm| wm.millis() >= s + length + lateness))
-            .filter(|s| !self.dirty.contains(s))
-            .collect();
+        let dropped = self.windows.expired(global);
         let watermark = self.entry(now);
         let changed = self
-            .dirty
-            .iter()
-            .map(|s| {
-                let generation = self.stored.get(s).map_or(1, |(g, _)| g + 1);
-                (*s, generation, &self.windows[s])
+            .windows
+            .changed()
+            .map(|p| {
+                let start = p.start_ms();
+                let generation = self.stored.get(&start).map_or(1, |(g, _)| g + 1);
+                (start, generation, p)
             })
             .collect();
         let started = Instant::now();
@@ -331,11 +293,8 @@ impl ShardProcessor {
             .checkpoint_seconds
             .observe(started.elapsed().as_secs_f64());
         self.shared.metrics.checkpoint_bytes.observe(bytes as f64);
-        for s in dropped {
-            self.windows.remove(&s);
-        }
+        self.windows.saved(&dropped);
         self.stored = stored;
-        self.dirty.clear();
         self.stored_position = Some(position);
         self.last_publish = Some((Instant::now(), watermark.idle));
         Ok(())

@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `shard` | `<stream>/<shard_id>` | a shard's position (`seq`, `sub`), owner incarnation (`owner`), published watermark (`wm`, JSON), its windows (`windows`, JSON: start → [generation, parts]) |
-//! | `w#<start ms>` | `p#<stream>/<shard_id>#<gen>#<i>` | part `i` of `n` of that shard's partial of the window, generation `gen` |
+//! | `w#<start ms>` | `p#<stream>/<shard_id>#<gen>#<i>` | part `i` of `n` of that shard's partial of the window, generation `gen` (`data`: bytes of `flowline_window::Partial::encode`, split at 350 KB) |
 //! | `windows` | `<start ms, 20 digits>` | the window's control item: `changes` (state transactions that touched it), `first` (`changes` at the first emission), `emitted` (`changes` last emitted) |
 //!
 //! Why the state is consistent with the lease checkpoint: a shard's partials,
@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::types::{
 use flowline_kinesis::consumer::Checkpoint;
 use flowline_watermark::ShardWatermark;
 
-use crate::partial::Partial;
+use flowline_window::{Partial, WindowSpec};
 
 /// DynamoDB's item limit is 400 KB; parts stay well below it.
 const MAX_PART_BYTES: usize = 350 * 1024;
@@ -110,13 +110,16 @@ pub struct ShardWrite<'a> {
 pub struct Store {
     client: Client,
     table: String,
+    /// Stored partials are checked against the window settings when read.
+    windows: WindowSpec,
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, windows: WindowSpec) -> Self {
         Self {
             client,
             table: table.into(),
+            windows,
         }
     }
 
@@ -237,7 +240,9 @@ impl Store {
                 .context("part without data")?;
             bytes.extend_from_slice(data.as_ref());
         }
-        Partial::decode(&bytes)
+        self.windows
+            .decode_partial(&bytes)
+            .with_context(|| format!("shard {shard}: partial of window {start_ms}"))
     }
 
     /// Writes one shard's state transaction. Returns the bytes of state written.
@@ -250,7 +255,7 @@ impl Store {
         let mut items = Vec::new();
         let mut bytes = 0usize;
         for (start, generation, partial) in &w.changed {
-            let data = partial.encode()?;
+            let data = partial.encode();
             bytes += data.len();
             let chunks: Vec<&[u8]> = if data.is_empty() {
                 vec![&data[..]]
@@ -464,7 +469,11 @@ impl Store {
                 .values()
                 .flat_map(|(_, d)| d.iter().copied())
                 .collect();
-            out.push(Partial::decode(&bytes)?);
+            out.push(
+                self.windows
+                    .decode_partial(&bytes)
+                    .with_context(|| format!("shard {shard}: partial of window {start_ms}"))?,
+            );
         }
         Ok(out)
     }

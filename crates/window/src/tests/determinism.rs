@@ -12,7 +12,7 @@ use crate::{OperatorSnapshot, Outcome, WindowConfig, WindowOperator, WindowSnaps
 
 /// A per-shard input sequence with out-of-order and too-late events and
 /// redeliveries, interleaved across two shards.
-fn scenario(seed: u64, n: usize, max_jitter_ms: i64) -> Vec<(usize, O)> {
+pub(super) fn scenario(seed: u64, n: usize, max_jitter_ms: i64) -> Vec<(usize, O)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut clocks = [0i64, 0i64];
     let mut sent: Vec<(usize, O)> = Vec::new();

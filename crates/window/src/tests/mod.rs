@@ -2,6 +2,7 @@
 //! shared helpers here, tests by subject in the submodules.
 
 mod determinism;
+mod partials;
 mod semantics;
 mod state;
 
