@@ -86,6 +86,19 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// Every reason, so metric series can exist (at 0) before the first failure.
+    pub const ALL: [FailureReason; 9] = [
+        Self::Throttled,
+        Self::KmsThrottled,
+        Self::ServerError,
+        Self::Timeout,
+        Self::Transport,
+        Self::Invalid,
+        Self::NotFound,
+        Self::AccessDenied,
+        Self::Unknown,
+    ];
+
     pub fn is_retriable(self) -> bool {
         matches!(
             self,

@@ -53,4 +53,23 @@ impl Metrics {
             )?,
         })
     }
+
+    /// Creates the failure series at 0, so alert rules and dashboards read a zero rate
+    /// rather than "no data" before the first failure.
+    pub fn init_series(&self, streams: &[&str]) {
+        let reasons = flowline_kinesis::FailureReason::ALL.map(|r| r.as_str());
+        for stream in streams {
+            self.events.with_label_values(&[stream]);
+            self.bytes.with_label_values(&[stream]);
+            for reason in reasons.iter().chain(&["closed", "other"]) {
+                self.failures.with_label_values(&[stream, reason]);
+            }
+        }
+        use flowline_model::error_types::{
+            BAD_FIELD, BAD_JSON, MISSING_FIELD, OVERSIZED, UNKNOWN_TYPE,
+        };
+        for error_type in [BAD_JSON, MISSING_FIELD, BAD_FIELD, OVERSIZED, UNKNOWN_TYPE] {
+            self.skipped_lines.with_label_values(&[error_type]);
+        }
+    }
 }

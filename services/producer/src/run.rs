@@ -40,6 +40,8 @@ pub async fn produce(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let metrics = Metrics::register(ctx.registry())?;
+    let streams = &ctx.config.streams;
+    metrics.init_series(&[&streams.customers, &streams.addresses, &streams.sales]);
     let publisher = Publisher::new(
         &aws.kinesis,
         &ctx.config.streams,

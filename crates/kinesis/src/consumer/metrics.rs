@@ -4,6 +4,7 @@
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::Result;
+use crate::error::FailureReason;
 
 #[derive(Clone)]
 pub struct ConsumerMetrics {
@@ -149,6 +150,28 @@ impl ConsumerMetrics {
                 .expect("valid metric"),
             )?,
         })
+    }
+
+    /// Creates the series of a consumed stream and the fixed read-error kinds at 0, so alert
+    /// rules and dashboards read a zero rate rather than "no data" before the first event.
+    pub fn init_series(&self, streams: &[&str]) {
+        let kinds = FailureReason::ALL.map(FailureReason::as_str);
+        let extra = [
+            "expired_iterator",
+            "corrupt_aggregate",
+            "subscription",
+            "subscription_in_use",
+        ];
+        for kind in kinds.iter().chain(extra.iter()) {
+            self.read_errors.with_label_values(&[kind]);
+        }
+        for stream in streams {
+            self.records_read.with_label_values(&[stream]);
+            self.bytes_read.with_label_values(&[stream]);
+            for reason in ["out_of_range", "checkpointed"] {
+                self.records_skipped.with_label_values(&[stream, reason]);
+            }
+        }
     }
 
     pub fn forget_shard(&self, stream: &str, shard: &str) {

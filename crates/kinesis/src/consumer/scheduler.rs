@@ -69,8 +69,11 @@ impl Consumer {
         }
         let worker_id = config.effective_worker_id();
         let table = LeaseTable::new(dynamodb, config.lease_table_name());
+        let metrics = ConsumerMetrics::new(registry)?;
+        let streams: Vec<&str> = config.streams.iter().map(String::as_str).collect();
+        metrics.init_series(&streams);
         Ok(Self {
-            metrics: ConsumerMetrics::new(registry)?,
+            metrics,
             status: StatusBoard::new(),
             config,
             worker_id,

@@ -97,6 +97,18 @@ impl ProducerMetrics {
     }
 
     pub(crate) fn for_stream(&self, stream: &str) -> StreamMetrics {
+        // Failure series exist at 0 from the start, so alert rules and dashboards read a
+        // zero rate rather than "no data" until the first failure.
+        for reason in FailureReason::ALL {
+            if reason.is_retriable() {
+                self.retries.with_label_values(&[stream, reason.as_str()]);
+            } else {
+                self.user_records_failed
+                    .with_label_values(&[stream, reason.as_str()]);
+            }
+        }
+        self.user_records_failed
+            .with_label_values(&[stream, "expired"]);
         StreamMetrics {
             stream: stream.to_owned(),
             all: self.clone(),

@@ -45,7 +45,30 @@ impl BulkMetrics {
         }
         registry.register(Box::new(m.buffered_docs.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
+        m.init_series();
         Ok(m)
+    }
+
+    /// Creates every series at 0, so alert rules and dashboards read a zero rate rather
+    /// than "no data" before the first document or failure.
+    fn init_series(&self) {
+        for family in [IndexFamily::Orders, IndexFamily::OrderMetrics] {
+            let f = family.as_str();
+            self.indexed.with_label_values(&[f]);
+            self.superseded.with_label_values(&[f]);
+            for reason in ["deadline", "request_rejected"] {
+                self.failed.with_label_values(&[f, reason]);
+            }
+            for kind in FailureKind::ALL.into_iter().filter(|k| !k.is_retriable()) {
+                self.rejected.with_label_values(&[f, kind.as_str()]);
+            }
+        }
+        for kind in FailureKind::ALL {
+            self.item_failures.with_label_values(&[kind.as_str()]);
+        }
+        for reason in ["item", "request"] {
+            self.retries.with_label_values(&[reason]);
+        }
     }
 
     /// Metrics that are recorded but exported nowhere (tests, tools).

@@ -51,6 +51,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, so metric series can exist (at 0) before the first failure.
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Mapping,
+        FailureKind::VersionConflict,
+        FailureKind::Index,
+        FailureKind::Throttled,
+        FailureKind::ServerError,
+        FailureKind::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Mapping => "mapping",
