@@ -140,7 +140,13 @@ impl LakeRecord {
 
     /// A `dead-letters` record; wrapped in a conversion envelope when it is not one.
     pub fn dead_letter_from_bytes(meta: &RecordMeta, data: &[u8]) -> LakeRecord {
-        match flowline_model::parse::<DeadLetter>(data) {
+        // A dead letter embeds up to 512 KiB of payload (base64), so the default 256 KiB
+        // record limit would refuse the envelope of every `oversized` record; its bound is
+        // the 1 MiB Kinesis record it travelled in.
+        let parse = flowline_model::ParseConfig {
+            max_record_bytes: 1024 * 1024,
+        };
+        match parse.parse::<DeadLetter>(data) {
             Ok(d) => Self::dead_letter(d, data.len()),
             Err(e) => Self::conversion_error(meta, &e.to_string(), data),
         }
@@ -226,5 +232,28 @@ mod tests {
         };
         assert_eq!(d.payload().unwrap(), big, "payload kept whole");
         assert!(!d.payload_truncated);
+    }
+
+    #[test]
+    fn the_dead_letter_of_an_oversized_record_is_filed_under_its_stage() {
+        let source = flowline_model::RecordSource {
+            stream: "sales".into(),
+            shard_id: "shardId-000000000000".into(),
+            sequence_number: "7".into(),
+        };
+        let payload = vec![b'x'; 300 * 1024];
+        let letter = DeadLetter::new(
+            "enrichment-joiner",
+            "oversized",
+            "too large",
+            &source,
+            &payload,
+            meta().arrival,
+        );
+        let bytes = serde_json::to_vec(&letter).unwrap();
+        assert!(bytes.len() > flowline_model::DEFAULT_MAX_RECORD_BYTES);
+        let r = LakeRecord::dead_letter_from_bytes(&meta(), &bytes);
+        assert_eq!(r.dataset, Dataset::errors("enrichment-joiner", "oversized"));
+        assert_eq!(r.payload, Payload::Error(Box::new(letter)));
     }
 }
