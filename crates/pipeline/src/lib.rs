@@ -11,7 +11,7 @@ mod checkpoints;
 mod dead_letters;
 mod readiness;
 
-pub use checkpoints::AckedCheckpoints;
+pub use checkpoints::{AckedCheckpoints, CheckpointSink};
 pub use dead_letters::{DeadLetterMetrics, DeadLetters};
 pub use readiness::watch_consumer;
 

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowline_join::{JoinCore, JoinError, JoinMetrics};
-use flowline_kinesis::consumer::{Checkpoint, Checkpointer};
+use flowline_kinesis::consumer::Checkpoint;
 use flowline_kinesis::producer::{AckSet, PendingAck, Producer, Record};
 use flowline_model::{DeadLetter, Event, Timestamp};
-use flowline_pipeline::{AckedCheckpoints, DeadLetters};
+use flowline_pipeline::{AckedCheckpoints, CheckpointSink, DeadLetters};
 use flowline_watermark::{
     Monotonic, ShardKey, ShardWatermark, WatermarkConfig, WatermarkTracker, global_watermark,
 };
@@ -76,7 +76,7 @@ fn is_retriable(e: &impl Retriable) -> bool {
 }
 
 struct Owned {
-    checkpointer: Arc<Checkpointer>,
+    checkpointer: Arc<dyn CheckpointSink>,
     checkpoints: AckedCheckpoints,
     /// Position after the last batch applied (not yet queued for checkpointing).
     last: Option<Checkpoint>,
@@ -167,7 +167,7 @@ impl Run {
                 self.owned.insert(
                     shard,
                     Owned {
-                        checkpointer: Arc::new(checkpointer),
+                        checkpointer,
                         checkpoints: AckedCheckpoints::new(CHECKPOINT_QUEUE, move |e| fail(e)),
                         last: None,
                         acks: Vec::new(),

@@ -17,19 +17,12 @@ use flowline_runtime::{Context, RuntimeArgs, Service};
 use flowline_watermark::WatermarkTracker;
 use tokio::sync::mpsc;
 
-mod config;
-mod joiner;
-mod metrics;
-mod processor;
-mod reference;
-mod state;
-
-use config::Config;
-use joiner::{Joiner, STAGE};
-use metrics::Metrics;
-use processor::{Fail, Processor};
-use reference::ReferenceLoader;
-use state::StateTable;
+use enrichment_joiner::config::Config;
+use enrichment_joiner::joiner::{Joiner, STAGE};
+use enrichment_joiner::metrics::Metrics;
+use enrichment_joiner::processor::{Fail, Processor};
+use enrichment_joiner::reference::ReferenceLoader;
+use enrichment_joiner::state::{self, StateTable};
 
 /// Admin port from DESIGN.md section 5.
 const SERVICE: Service = Service::new("enrichment-joiner", 9102);

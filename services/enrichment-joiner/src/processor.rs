@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use flowline_kinesis::consumer::{
-    Checkpoint, Checkpointer, ProcessRecordsInput, ShardInfo, ShardRecordProcessor,
+    Checkpoint, Checkpointer, KinesisClientRecord, ProcessRecordsInput, ShardInfo,
+    ShardRecordProcessor,
 };
 use flowline_kinesis::producer::PendingAck;
 use flowline_model::{Event, ParseConfig, RecordSource, StreamKind};
-use flowline_pipeline::DeadLetters;
+use flowline_pipeline::{CheckpointSink, DeadLetters};
 use flowline_watermark::ShardKey;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,7 +22,8 @@ pub enum Msg {
         shard: ShardKey,
         kind: StreamKind,
         parents: Vec<String>,
-        checkpointer: Checkpointer,
+        /// The consumer's checkpointer (the benchmark substitutes its own).
+        checkpointer: Arc<dyn CheckpointSink>,
         done: oneshot::Sender<()>,
     },
     Batch {
@@ -93,6 +95,69 @@ impl Processor {
         }
     }
 
+    /// One batch of a shard: parses the records (bad ones to dead letters) and hands them to
+    /// the joiner, waiting until it applied them. The first batch also tells the joiner about
+    /// the shard and where its checkpoints go. `process_records` with the consumer's
+    /// checkpointer; public so that the benchmark drives this same path from memory.
+    pub async fn process(
+        &mut self,
+        records: &[KinesisClientRecord],
+        millis_behind_latest: Option<i64>,
+        checkpointer: Arc<dyn CheckpointSink>,
+    ) {
+        if self.failed {
+            return;
+        }
+        if let Some((shard, kind, parents)) = self.pending_start.take() {
+            self.call(|done| Msg::Start {
+                shard,
+                kind,
+                parents,
+                checkpointer,
+                done,
+            })
+            .await;
+        }
+        let stream = self.shard.stream.clone();
+        self.metrics
+            .records_in
+            .with_label_values(&[&stream])
+            .inc_by(records.len() as u64);
+        let mut events = Vec::with_capacity(records.len());
+        let mut acks = Vec::new();
+        for r in records {
+            let source = RecordSource {
+                stream: stream.clone(),
+                shard_id: self.shard.shard_id.clone(),
+                sequence_number: r.sequence_number.clone(),
+            };
+            match self.parse.parse_event(self.kind, &r.data) {
+                Ok(event) => events.push((event, source)),
+                Err(e) => match self.dead_letters.rejected(&e, &r.data, &source).await {
+                    Ok(ack) => acks.push(ack),
+                    Err(e) => {
+                        self.failed = true;
+                        (self.fail)(e.context("sending a dead letter"));
+                        return;
+                    }
+                },
+            }
+        }
+        let last = records.last().map(|r| r.position());
+        let shard = self.shard.clone();
+        let read = records.len();
+        self.call(|done| Msg::Batch {
+            shard,
+            events,
+            read,
+            millis_behind_latest,
+            last,
+            dead_letter_acks: acks,
+            done,
+        })
+        .await;
+    }
+
     /// Sends a message and waits until the joiner handled it. A closed channel means the
     /// joiner stopped (the service is stopping); nothing is checkpointed then.
     async fn call(&self, make: impl FnOnce(oneshot::Sender<()>) -> Msg) {
@@ -115,59 +180,9 @@ impl ShardRecordProcessor for Processor {
     }
 
     async fn process_records(&mut self, input: ProcessRecordsInput) {
-        if self.failed {
-            return;
-        }
-        if let Some((shard, kind, parents)) = self.pending_start.take() {
-            let checkpointer = input.checkpointer.clone();
-            self.call(|done| Msg::Start {
-                shard,
-                kind,
-                parents,
-                checkpointer,
-                done,
-            })
+        let checkpointer = Arc::new(input.checkpointer);
+        self.process(&input.records, input.millis_behind_latest, checkpointer)
             .await;
-        }
-        let stream = self.shard.stream.clone();
-        self.metrics
-            .records_in
-            .with_label_values(&[&stream])
-            .inc_by(input.records.len() as u64);
-        let mut events = Vec::with_capacity(input.records.len());
-        let mut acks = Vec::new();
-        for r in &input.records {
-            let source = RecordSource {
-                stream: stream.clone(),
-                shard_id: self.shard.shard_id.clone(),
-                sequence_number: r.sequence_number.clone(),
-            };
-            match self.parse.parse_event(self.kind, &r.data) {
-                Ok(event) => events.push((event, source)),
-                Err(e) => match self.dead_letters.rejected(&e, &r.data, &source).await {
-                    Ok(ack) => acks.push(ack),
-                    Err(e) => {
-                        self.failed = true;
-                        (self.fail)(e.context("sending a dead letter"));
-                        return;
-                    }
-                },
-            }
-        }
-        let last = input.records.last().map(|r| r.position());
-        let shard = self.shard.clone();
-        let read = input.records.len();
-        let millis_behind_latest = input.millis_behind_latest;
-        self.call(|done| Msg::Batch {
-            shard,
-            events,
-            read,
-            millis_behind_latest,
-            last,
-            dead_letter_acks: acks,
-            done,
-        })
-        .await;
     }
 
     async fn lease_lost(&mut self) {
@@ -181,7 +196,7 @@ impl ShardRecordProcessor for Processor {
 
     async fn shard_ended(&mut self, checkpointer: Checkpointer) {
         if let Some((shard, kind, parents)) = self.pending_start.take() {
-            let cp = checkpointer.clone();
+            let cp = Arc::new(checkpointer.clone());
             self.call(|done| Msg::Start {
                 shard,
                 kind,

@@ -9,15 +9,8 @@ use std::sync::Arc;
 use clap::Parser;
 use flowline_aws::{AwsClients, AwsService};
 use flowline_runtime::{Context, RuntimeArgs, Service};
-
-mod config;
-mod documents;
-mod metrics;
-mod processor;
-mod run;
-mod templates;
-
-use config::Config;
+use indexer::config::{self, Config};
+use indexer::run;
 
 /// Admin port from DESIGN.md section 5.
 const SERVICE: Service = Service::new(config::SERVICE_NAME, 9104);

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use flowline_kinesis::consumer::{
-    Checkpoint, Checkpointer, ProcessRecordsInput, ShardInfo, ShardRecordProcessor,
-    ShardRecordProcessorFactory,
+    Checkpoint, Checkpointer, KinesisClientRecord, ProcessRecordsInput, ShardInfo,
+    ShardRecordProcessor, ShardRecordProcessorFactory,
 };
 use flowline_kinesis::producer::PendingAck;
 use flowline_model::{DeadLetter, ParseConfig, RecordSource, Timestamp};
 use flowline_opensearch::OpenSearchError;
 use flowline_opensearch::bulk::{Ack, BulkSink, Delivery, IndexNames};
-use flowline_pipeline::{AckedCheckpoints, DeadLetters};
+use flowline_pipeline::{AckedCheckpoints, CheckpointSink, DeadLetters};
 
 use crate::documents::{self, Input};
 use crate::metrics::Metrics;
@@ -42,25 +42,11 @@ pub struct Factory(pub Arc<Shared>);
 
 impl ShardRecordProcessorFactory for Factory {
     fn create(&self, shard: &ShardInfo) -> Box<dyn ShardRecordProcessor> {
-        let input = if shard.stream == self.0.metrics_stream {
-            Input::Metrics
-        } else {
-            // The consumer reads only the two configured streams.
-            debug_assert_eq!(shard.stream, self.0.orders_stream);
-            Input::Orders
-        };
-        Box::new(Processor {
-            shared: self.0.clone(),
-            input,
-            stream: shard.stream.clone(),
-            shard_id: shard.shard_id.clone(),
-            checkpoints: None,
-            failed: false,
-        })
+        Box::new(Processor::new(self.0.clone(), shard))
     }
 }
 
-struct Processor {
+pub struct Processor {
     shared: Arc<Shared>,
     input: Input,
     stream: String,
@@ -82,6 +68,58 @@ enum Pending {
 }
 
 impl Processor {
+    pub fn new(shared: Arc<Shared>, shard: &ShardInfo) -> Self {
+        let input = if shard.stream == shared.metrics_stream {
+            Input::Metrics
+        } else {
+            // The consumer reads only the two configured streams.
+            debug_assert_eq!(shard.stream, shared.orders_stream);
+            Input::Orders
+        };
+        Self {
+            shared,
+            input,
+            stream: shard.stream.clone(),
+            shard_id: shard.shard_id.clone(),
+            checkpoints: None,
+            failed: false,
+        }
+    }
+
+    /// One batch of a shard: queues every record's document (or dead letter), then queues
+    /// the batch's checkpoint for `checkpointer`, written once every record is settled.
+    /// `process_records` with the consumer's checkpointer; public so that the benchmark
+    /// drives this same path from memory.
+    pub async fn process(
+        &mut self,
+        records: &[KinesisClientRecord],
+        checkpointer: Arc<dyn CheckpointSink>,
+    ) {
+        if self.failed {
+            return;
+        }
+        let Some(last) = records.last().map(|r| r.position()) else {
+            return;
+        };
+        let mut pending = Vec::with_capacity(records.len());
+        for record in records {
+            let source = self.source(&record.sequence_number);
+            match self.queue(&record.data, source).await {
+                Ok(p) => pending.push(p),
+                Err(e) => {
+                    return self.fail(e.context("queueing a document"));
+                }
+            }
+        }
+        let settled = settle(self.shared.clone(), self.input, pending);
+        let Some(checkpoints) = &self.checkpoints else {
+            return self.fail(anyhow::anyhow!("records before initialize"));
+        };
+        if let Err(e) = checkpoints.after(checkpointer, last, settled).await {
+            self.fail(e);
+        }
+    }
+
     fn fail(&mut self, error: anyhow::Error) {
         self.failed = true;
         (self.shared.fail)(error);
@@ -151,7 +189,7 @@ impl Processor {
     }
 
     /// Waits for queued checkpoints (so the last one is written) and stops the queue.
-    async fn drain(&mut self) {
+    pub async fn drain(&mut self) {
         self.shared.sink.flush();
         if let Some(mut checkpoints) = self.checkpoints.take() {
             checkpoints.drain().await;
@@ -214,32 +252,8 @@ impl ShardRecordProcessor for Processor {
     }
 
     async fn process_records(&mut self, input: ProcessRecordsInput) {
-        if self.failed {
-            return;
-        }
-        let Some(last) = input.records.last().map(|r| r.position()) else {
-            return;
-        };
-        let mut pending = Vec::with_capacity(input.records.len());
-        for record in &input.records {
-            let source = self.source(&record.sequence_number);
-            match self.queue(&record.data, source).await {
-                Ok(p) => pending.push(p),
-                Err(e) => {
-                    return self.fail(e.context("queueing a document"));
-                }
-            }
-        }
-        let settled = settle(self.shared.clone(), self.input, pending);
-        let Some(checkpoints) = &self.checkpoints else {
-            return self.fail(anyhow::anyhow!("records before initialize"));
-        };
-        if let Err(e) = checkpoints
-            .after(Arc::new(input.checkpointer.clone()), last, settled)
-            .await
-        {
-            self.fail(e);
-        }
+        let checkpointer = Arc::new(input.checkpointer);
+        self.process(&input.records, checkpointer).await;
     }
 
     async fn lease_lost(&mut self) {
