@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_e2e;
 mod bootstrap;
+mod rebuild;
+mod replay;
 mod status;
+mod summary;
+mod wait;
 
 #[derive(Parser)]
 #[command(version, about = "Flowline operator CLI")]
@@ -23,6 +28,20 @@ enum Command {
     /// Lease owners, checkpoints and lag of every consuming application, and the shards of
     /// every stream.
     Status(status::Args),
+    /// What a run left behind, at a glance: events per stream, orders and top categories
+    /// in OpenSearch, objects and rows in S3, dead letters, end-to-end latency.
+    Summary(summary::Args),
+    /// Wait until every consumer has processed everything on its streams.
+    Wait(wait::Args),
+    /// End-to-end benchmark through the five services (run by scripts/bench-e2e.sh).
+    #[command(hide = true)]
+    BenchE2e(bench_e2e::Args),
+    /// Re-publish archived raw events from S3 into streams, in event-time order,
+    /// rate-limited and resumable.
+    Replay(replay::Args),
+    /// Re-run the join and windows in-process over the raw archive into local files or a
+    /// new OpenSearch index set, then move the aliases in one request.
+    Rebuild(rebuild::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +63,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bootstrap(args) => bootstrap::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Summary(args) => summary::run(args).await,
+            Command::Wait(args) => wait::run(args).await,
+            Command::BenchE2e(args) => bench_e2e::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::Rebuild(args) => rebuild::run(args).await,
         }
     });
     match result {
