@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 STACK := localstack/stack.sh
 
-.PHONY: help deps up down status build demo test bench fmt lint compose-up compose-down
+.PHONY: help deps up down status build demo run test bench fmt lint compose-up compose-down
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ build: ## Build every service and tool in release mode
 
 demo: ## Run the pipeline on the local stack and show that it works
 	@scripts/demo.sh
+
+run: ## Keep the pipeline running, producer at a steady rate (DEMO_RATE), until Ctrl-C
+	@scripts/demo.sh run
 
 test: deps ## Run all tests (unit, integration on an isolated local stack)
 	@scripts/test.sh

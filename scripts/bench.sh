@@ -20,6 +20,9 @@ for target in flowline-datagen:generate flowline-model:parse flowline-join:join 
   run "${target%%:*}" "${target##*:}"
 done
 
+# Rebuild, local files to local files, one core and two (size: REBUILD_BENCH_SALES).
+run flowctl rebuild
+
 # Against the local emulators: Kinesis producer throughput, OpenSearch bulk throughput.
 export STACK_RUN="$PWD/.stack/bench-run"
 export KINESIS_PORT=${BENCH_KINESIS_PORT:-24567}
@@ -33,5 +36,8 @@ export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3=$AWS_ENDP
 export FLOWLINE_TEST_REUSE_STACK=1
 run flowline-kinesis producer_throughput
 run flowline-opensearch bulk_throughput
+run indexer indexer_throughput
+run enrichment-joiner joiner_throughput
+echo "== end-to-end" | tee -a "$report"; scripts/bench-e2e.sh 2>&1 | tee -a "$report"
 
 echo "figures kept in $report"

@@ -26,7 +26,7 @@ struct Report {
 }
 
 #[derive(Debug, Serialize)]
-struct Application {
+pub(crate) struct Application {
     name: String,
     lease_table: String,
     /// Why the table could not be read (absent before the application first ran).
@@ -85,7 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn application(aws: &AwsClients, name: &str) -> Application {
+pub(crate) async fn application(aws: &AwsClients, name: &str) -> Application {
     let table_name = format!("{name}-leases");
     let table = LeaseTable::new(aws.dynamodb.clone(), &table_name);
     let mut app = Application {
