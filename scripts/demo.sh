@@ -41,7 +41,12 @@ cargo build --release --quiet -p producer -p enrichment-joiner -p aggregator -p 
 eval "$(localstack/stack.sh env)"
 bin=./target/release
 
-GEN=(--seed "$SEED" --customers "$CUSTOMERS")
+# Event time starts now, so the indexer's end-to-end latency is wall-clock latency (plus
+# the few seconds the consumers take to start); the summary counts only what this run made.
+# Promotion windows derive from the start time, so reference data and events share it:
+# otherwise the joiner would apply shifted promotions until its next reference refresh.
+since=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+GEN=(--seed "$SEED" --customers "$CUSTOMERS" --start-time "$since")
 # Reference data first: the joiner loads items and promos from S3 when it starts.
 $bin/producer "${GEN[@]}" reference >"$DEMO_DIR/reference.log" 2>&1 \
   || { echo "demo: uploading reference data failed; see $DEMO_DIR/reference.log" >&2; exit 1; }
@@ -85,9 +90,6 @@ for entry in "${CONSUMERS[@]}"; do
   printf '  %-18s ready  http://127.0.0.1:%s\n' "${entry%%:*}" "${entry##*:}"
 done
 
-# Event time starts now, so the indexer's end-to-end latency is real wall-clock latency;
-# the summary counts only what this run made (a rerun adds new orders, not old ones).
-since=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 producer_pid=
 interrupted=0
 on_interrupt() {
@@ -98,7 +100,7 @@ trap on_interrupt INT TERM
 
 run_producer() { # extra producer flags...
   setsid $bin/producer "${GEN[@]}" --rate "$RATE" --bad-record-ratio "$BAD_RATIO" \
-    --start-time "$since" "$@" 2>"$DEMO_DIR/producer.log" &
+"$@" 2>"$DEMO_DIR/producer.log" &
   producer_pid=$!
   local rc=0
   # `wait` returns early when a trapped signal arrives: wait again until the producer is gone.
