@@ -16,18 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use bytes::Bytes;
-use flowline_kinesis::ApiError;
 use flowline_kinesis::producer::{
-    ListShardsApi, PendingAck, Producer, ProducerConfig, ProducerMetrics, PutAck, PutEntry,
-    PutRecordsApi, Record,
+    NullKinesis, PendingAck, Producer, ProducerConfig, ProducerMetrics, Record,
 };
-use flowline_kinesis::shards::{HashKeyRange, ShardInfo, ShardMap, effective_hash_key};
 use tokio::task::JoinSet;
 
 const RECORD_BYTES: usize = 200;
@@ -129,68 +125,6 @@ async fn emulator_ceiling(
         records: count.load(Ordering::Relaxed),
         seconds: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds() - cpu0,
-    }
-}
-
-/// Acknowledges every entry at once, on the shard its key maps to: no network, no storage.
-struct NullKinesis {
-    map: ShardMap,
-    seq: AtomicU64,
-}
-
-impl NullKinesis {
-    fn new(shards: u128) -> Self {
-        let step = u128::MAX / shards;
-        let map = ShardMap::new(
-            (0..shards)
-                .map(|i| ShardInfo {
-                    shard_id: format!("shardId-{i:012}"),
-                    range: HashKeyRange {
-                        start: if i == 0 { 0 } else { i * step + 1 },
-                        end: if i == shards - 1 {
-                            u128::MAX
-                        } else {
-                            (i + 1) * step
-                        },
-                    },
-                })
-                .collect(),
-        )
-        .unwrap();
-        Self {
-            map,
-            seq: AtomicU64::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl PutRecordsApi for NullKinesis {
-    async fn put_records(
-        &self,
-        _stream: &str,
-        entries: &[PutEntry],
-    ) -> Result<Vec<Result<PutAck, ApiError>>, ApiError> {
-        Ok(entries
-            .iter()
-            .map(|e| {
-                let k =
-                    effective_hash_key(&e.partition_key, e.explicit_hash_key.as_deref()).unwrap();
-                Ok(PutAck {
-                    shard_id: self.map.shards()[self.map.index_of(k).unwrap()]
-                        .shard_id
-                        .clone(),
-                    sequence_number: self.seq.fetch_add(1, Ordering::Relaxed).to_string(),
-                })
-            })
-            .collect())
-    }
-}
-
-#[async_trait]
-impl ListShardsApi for NullKinesis {
-    async fn list_open_shards(&self, _stream: &str) -> flowline_kinesis::Result<ShardMap> {
-        Ok(self.map.clone())
     }
 }
 

@@ -32,6 +32,7 @@ mod budget;
 mod config;
 mod dispatcher;
 mod metrics;
+mod null;
 mod record;
 mod shard_queue;
 
@@ -55,6 +56,7 @@ pub use config::{
     ProducerConfig,
 };
 pub use metrics::ProducerMetrics;
+pub use null::NullKinesis;
 
 use crate::error::PutError;
 use crate::shards::ShardMap;

@@ -21,14 +21,13 @@ use enrichment_joiner::state::{self, StateTable};
 use flowline_join::{JoinConfig, JoinCore, JoinMetrics, JoinStores, ReferenceHandle};
 use flowline_kinesis::Error as KinesisError;
 use flowline_kinesis::consumer::{Checkpoint, ShardInfo, ShardRecordProcessor};
-use flowline_kinesis::producer::{Producer, ProducerMetrics};
+use flowline_kinesis::producer::{NullKinesis, Producer, ProducerMetrics};
 use flowline_pipeline::{CheckpointSink, DeadLetterMetrics, DeadLetters};
 use flowline_watermark::WatermarkTracker;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::input::Input;
-use crate::null_kinesis::NullKinesis;
 
 /// The lease table's stand-in: counts the checkpoints written.
 #[derive(Default)]

@@ -25,7 +25,6 @@
 
 mod input;
 mod joiner_path;
-mod null_kinesis;
 
 use std::time::{Duration, Instant};
 

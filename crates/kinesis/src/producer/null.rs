@@ -1,13 +1,14 @@
-//! The in-process output: a Kinesis that acknowledges every entry at once, on the shard its
-//! key maps to. The joiner still writes through the real producer (batching, aggregation,
-//! acknowledgements); only the network and the emulator are gone.
+//! A Kinesis that acknowledges every entry at once, on the shard its key maps to: no
+//! network, no storage. For benchmarks that measure a writer's own cost through the real
+//! producer (batching, aggregation, acknowledgements) without the emulator's ceiling.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use flowline_kinesis::ApiError;
-use flowline_kinesis::producer::{ListShardsApi, PutAck, PutEntry, PutRecordsApi};
-use flowline_kinesis::shards::{HashKeyRange, ShardInfo, ShardMap, effective_hash_key};
+
+use super::api::{ListShardsApi, PutAck, PutEntry, PutRecordsApi};
+use crate::error::ApiError;
+use crate::shards::{HashKeyRange, ShardInfo, ShardMap, effective_hash_key};
 
 pub struct NullKinesis {
     map: ShardMap,
@@ -15,7 +16,9 @@ pub struct NullKinesis {
 }
 
 impl NullKinesis {
+    /// `shards` open shards splitting the hash key space evenly, as CreateStream does.
     pub fn new(shards: u128) -> Self {
+        assert!(shards >= 1, "a stream has at least one shard");
         let step = u128::MAX / shards;
         let map = ShardMap::new(
             (0..shards)
@@ -32,7 +35,7 @@ impl NullKinesis {
                 })
                 .collect(),
         )
-        .expect("a valid shard map");
+        .expect("even ranges form a valid shard map");
         Self {
             map,
             seq: AtomicU64::new(0),
@@ -50,8 +53,9 @@ impl PutRecordsApi for NullKinesis {
         Ok(entries
             .iter()
             .map(|e| {
+                // The producer only sends valid keys; an invalid one is a bug in it.
                 let k = effective_hash_key(&e.partition_key, e.explicit_hash_key.as_deref())
-                    .expect("a valid hash key");
+                    .expect("the producer sends valid hash keys");
                 let shard = self.map.index_of(k).expect("the map covers every key");
                 Ok(PutAck {
                     shard_id: self.map.shards()[shard].shard_id.clone(),
@@ -64,7 +68,7 @@ impl PutRecordsApi for NullKinesis {
 
 #[async_trait]
 impl ListShardsApi for NullKinesis {
-    async fn list_open_shards(&self, _stream: &str) -> flowline_kinesis::Result<ShardMap> {
+    async fn list_open_shards(&self, _stream: &str) -> crate::Result<ShardMap> {
         Ok(self.map.clone())
     }
 }
