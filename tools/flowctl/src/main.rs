@@ -11,6 +11,7 @@ mod rebuild;
 mod replay;
 mod status;
 mod summary;
+mod table;
 mod wait;
 
 #[derive(Parser)]

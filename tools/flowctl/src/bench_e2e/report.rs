@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::max_behind;
 use crate::summary::prom::{Scrape, quantile};
+use crate::table::table;
 
 const P99_TARGET_S: f64 = 5.0;
 const RSS_TARGET: u64 = 100 * 1024 * 1024;
@@ -200,7 +201,7 @@ impl Figures {
                 format!("{:.0}", last.counter(service, metric)),
             ]);
         }
-        o.push_str(&table(&rows));
+        o.push_str(&table(&rows, 2));
 
         // Latency.
         let _ = writeln!(
@@ -290,7 +291,7 @@ impl Figures {
                     .unwrap_or("-".into()),
             ]);
         }
-        o.push_str(&table(&rows));
+        o.push_str(&table(&rows, 2));
         let over: Vec<&String> = self
             .peak_rss
             .iter()
@@ -371,29 +372,4 @@ fn verdict(v: Option<bool>) -> &'static str {
         Some(false) => "MISSED",
         None => "not measured",
     }
-}
-
-fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i < 2 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        out.push_str("  ");
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Summary;
+use crate::table::table;
 
 pub fn text(s: &Summary) -> String {
     let mut out = String::new();
@@ -22,7 +23,7 @@ pub fn text(s: &Summary) -> String {
         .iter()
         .map(|(k, v)| [k.clone(), v.to_string()])
         .collect();
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
 
     let o = &s.orders;
     let _ = writeln!(
@@ -35,7 +36,7 @@ pub fn text(s: &Summary) -> String {
         .iter()
         .map(|(k, v)| [format!("join_status={k}"), v.to_string()])
         .collect();
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
     let _ = writeln!(out, "\nTop categories by net revenue");
     let mut rows = vec![[
         "CATEGORY".to_string(),
@@ -49,7 +50,7 @@ pub fn text(s: &Summary) -> String {
             format!("{:.2}", c.net_revenue),
         ]
     }));
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
     let m = &s.window_metrics;
     let dims: Vec<String> = m
         .by_dimension
@@ -71,7 +72,7 @@ pub fn text(s: &Summary) -> String {
             .filter(|(k, _)| !k.starts_with("errors/"))
             .map(|(k, d)| [k.clone(), d.objects.to_string(), d.rows.to_string()]),
     );
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
 
     let _ = writeln!(out, "\nDead letters");
     let mut rows = vec![[
@@ -88,7 +89,7 @@ pub fn text(s: &Summary) -> String {
             d.in_s3.to_string(),
         ]
     }));
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
 
     let _ = writeln!(
         out,
@@ -111,7 +112,7 @@ pub fn text(s: &Summary) -> String {
             secs(l.p99_seconds),
         ]
     }));
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
 
     let _ = writeln!(out, "\nLook next");
     for (name, url) in &s.admin {
@@ -131,32 +132,6 @@ pub fn text(s: &Summary) -> String {
     let _ = writeln!(out, "  {:<18} flowctl status", "leases and lag");
     for note in &s.notes {
         let _ = writeln!(out, "note: {note}");
-    }
-    out
-}
-
-fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            // Numbers right-aligned, names left-aligned.
-            .map(|(i, (c, w))| {
-                if i == 0 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        out.push_str("  ");
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
