@@ -95,6 +95,13 @@ impl<V: Versioned> Known<V> {
         }
     }
 
+    fn truncate(&mut self, hi: Timestamp) {
+        if self.hi > hi {
+            self.hi = hi;
+            self.versions.retain(|v| v.0 <= hi);
+        }
+    }
+
     /// Keeps the newest `max` versions; the range shrinks to match.
     fn trim(&mut self, max: usize) {
         if self.versions.len() > max {
@@ -176,6 +183,19 @@ impl<V: Versioned> VersionCache<V> {
     /// Counts a hit of a [`Self::peek`] whose answer was used.
     pub fn count_hit(&mut self) {
         self.hits += 1;
+    }
+
+    /// Counts lookups that missed and were read ahead of their use.
+    pub fn count_misses(&mut self, n: u64) {
+        self.misses += n;
+    }
+
+    /// Forgets everything known about times after `hi` (the knowledge is
+    /// no longer kept true by [`Self::on_put`] past that point).
+    pub fn truncate(&mut self, hi: Timestamp) {
+        for node in &mut self.nodes {
+            node.known.truncate(hi);
+        }
     }
 
     /// Adds knowledge from a store read.
@@ -305,6 +325,25 @@ mod tests {
         c.learn("a", Known::from_read(vec![V(900, "v9")], 1, t(1000)));
         assert_eq!(at(&mut c, "a", 200), None);
         assert_eq!(at(&mut c, "a", 950), Some(Some("v9")));
+    }
+
+    #[test]
+    fn truncation_forgets_later_times_and_later_reads_extend_again() {
+        let mut c = VersionCache::new(10, 8);
+        c.learn(
+            "a",
+            Known::from_read(vec![V(150, "v2"), V(10, "v1")], 4, Timestamp::MAX),
+        );
+        c.truncate(t(100));
+        assert_eq!(at(&mut c, "a", 100), Some(Some("v1")));
+        assert_eq!(at(&mut c, "a", 160), None, "no longer known");
+        c.on_put("a", V(120, "unseen")); // outside the range now: not claimed
+        c.learn(
+            "a",
+            Known::from_read(vec![V(150, "v2"), V(120, "v1b"), V(10, "v1")], 4, t(200)),
+        );
+        assert_eq!(at(&mut c, "a", 130), Some(Some("v1b")));
+        assert_eq!(at(&mut c, "a", 50), Some(Some("v1")));
     }
 
     #[test]

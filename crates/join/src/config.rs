@@ -23,8 +23,10 @@ pub struct JoinConfig {
     /// True when this core is the only writer of the version store (the
     /// rebuild tool, tests, benchmarks). Cached entries then stay complete
     /// for all times, because every later version goes through this core.
-    /// False in the service, where other copies write versions too: an entry
-    /// read at watermark W is trusted only for times <= W.
+    /// False in the service, where other copies may write versions too: an
+    /// entry read at watermark W is trusted only for times < W, unless the
+    /// service finds it reads every customer and address shard itself
+    /// (`JoinCore::set_exclusive`).
     pub exclusive_writer: bool,
     /// Bound on sales held in memory (buffered, pending and waiting). At the
     /// bound `add_sale` refuses with a retriable error so the caller stops
@@ -32,6 +34,9 @@ pub struct JoinConfig {
     pub max_pending_sales: usize,
     /// Buffered version and pending-sale writes that trigger a flush.
     pub write_batch: usize,
+    /// Version reads in flight at once when an advance reads ahead for the
+    /// sales it releases (see `read_ahead`).
+    pub read_concurrency: usize,
 }
 
 impl Default for JoinConfig {
@@ -43,6 +48,7 @@ impl Default for JoinConfig {
             exclusive_writer: false,
             max_pending_sales: 1_000_000,
             write_batch: 500,
+            read_concurrency: 16,
         }
     }
 }
@@ -76,6 +82,11 @@ impl JoinConfig {
             self.write_batch >= 1 && self.write_batch <= 100_000,
             "write_batch",
             "must be 1..=100000",
+        );
+        check(
+            self.read_concurrency >= 1 && self.read_concurrency <= 1_000,
+            "read_concurrency",
+            "must be 1..=1000",
         );
         problems
     }

@@ -51,6 +51,7 @@ use crate::held::{
 };
 use crate::lookup::{Lookup, lookup};
 use crate::memory::{InMemoryPendingStore, InMemoryVersionStore};
+use crate::read_ahead::{Counted, ReadAhead};
 use crate::reference::{ReferenceData, ReferenceHandle};
 use crate::stats::JoinStats;
 use crate::store::{PendingKey, PendingSale, PendingStore, VersionStore, shard_partition};
@@ -88,6 +89,8 @@ enum Decision {
 
 pub struct JoinCore {
     config: JoinConfig,
+    /// No other writer adds versions while this holds (see `set_exclusive`).
+    exclusive: bool,
     timeout_ms: i64,
     versions: Arc<dyn VersionStore>,
     pending_store: Arc<dyn PendingStore>,
@@ -129,6 +132,7 @@ impl JoinCore {
             return Err(JoinError::InvalidConfig(problems));
         }
         Ok(JoinCore {
+            exclusive: config.exclusive_writer,
             timeout_ms: config.timeout_millis(),
             customers: VersionCache::new(config.cache_entities / 2, config.versions_per_entity),
             addresses: VersionCache::new(config.cache_entities / 2, config.versions_per_entity),
@@ -159,6 +163,28 @@ impl JoinCore {
 
     pub fn config(&self) -> &JoinConfig {
         &self.config
+    }
+
+    /// Whether, from now on, every customer and address version reaches the
+    /// version store through this core (the service: this copy reads every
+    /// open shard of both streams). While it holds, an entity is read from
+    /// the store once and then kept true by `apply_*`, instead of once per
+    /// advance. When it ends, knowledge past the last watermark is dropped:
+    /// what another copy writes from now on lies at or after it, because its
+    /// records come after the ones this copy's published watermarks covered.
+    pub fn set_exclusive(&mut self, exclusive: bool) {
+        if self.exclusive && !exclusive {
+            let hi = self
+                .watermark
+                .map_or(Timestamp::MIN, |w| w.saturating_add_millis(-1));
+            self.customers.truncate(hi);
+            self.addresses.truncate(hi);
+        }
+        self.exclusive = exclusive;
+    }
+
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// A new customer version (buffered; written at the next flush).
@@ -258,6 +284,17 @@ impl JoinCore {
     /// ignored: watermarks never go back) and returns the orders that became
     /// final, sorted by event time then order id.
     pub async fn advance(&mut self, watermark: Timestamp) -> Result<Vec<EnrichedOrder>> {
+        self.advance_bounded(watermark, usize::MAX).await
+    }
+
+    /// [`Self::advance`], examining at most `max` due sales, earliest first;
+    /// the rest stay held for the next call ([`Self::has_due`]). A service
+    /// loop uses this to stay responsive while a large backlog drains.
+    pub async fn advance_bounded(
+        &mut self,
+        watermark: Timestamp,
+        max: usize,
+    ) -> Result<Vec<EnrichedOrder>> {
         self.flush().await?;
         let w = self.watermark.map_or(watermark, |old| old.max(watermark));
         let (generation, refs) = self.reference.snapshot();
@@ -271,24 +308,21 @@ impl JoinCore {
         let mut due = std::mem::take(&mut self.scratch_due);
         let mut decisions = std::mem::take(&mut self.scratch_decisions);
         self.take_due(w, &mut due);
-        for (_, p) in &due {
-            if let Some(d) = self.decide_cached(&p.sale, w, &refs) {
-                decisions.push(d);
-                continue;
+        if due.len() > max {
+            due.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, p) in due.drain(max..) {
+                self.pending.insert(key, p);
             }
-            match self.decide(&p.sale, w, &refs).await {
-                Ok(d) => decisions.push(d),
-                Err(e) => {
-                    // Nothing was decided for good: hold every due sale
-                    // again; the next advance re-examines them.
-                    for (key, p) in due.drain(..) {
-                        self.pending.insert(key, p);
-                    }
-                    decisions.clear();
-                    (self.scratch_due, self.scratch_decisions) = (due, decisions);
-                    return Err(e.into());
-                }
+        }
+        if let Err(e) = self.decide_all(&due, w, &refs, &mut decisions).await {
+            // Nothing was decided for good: hold every due sale again; the
+            // next advance re-examines them.
+            for (key, p) in due.drain(..) {
+                self.pending.insert(key, p);
             }
+            decisions.clear();
+            (self.scratch_due, self.scratch_decisions) = (due, decisions);
+            return Err(e.into());
         }
 
         let mut out = Vec::with_capacity(decisions.len());
@@ -419,6 +453,67 @@ impl JoinCore {
         }
     }
 
+    /// Whether sales due at the current watermark are still held (after an
+    /// [`Self::advance_bounded`] that stopped at its bound).
+    pub fn has_due(&self) -> bool {
+        let Some(w) = self.watermark else {
+            return false;
+        };
+        self.pending
+            .first_key_value()
+            .is_some_and(|(k, _)| k.event_time < w)
+            || self.deadlines.first().is_some_and(|(d, _)| *d < w)
+            || !self.dirty.is_empty()
+    }
+
+    /// Decides every due sale, reading ahead chunk by chunk what the cache
+    /// does not know.
+    async fn decide_all(
+        &mut self,
+        due: &[(SaleKey, PendingSale)],
+        w: Timestamp,
+        refs: &ReferenceData,
+        decisions: &mut Vec<Decision>,
+    ) -> Result<(), StoreError> {
+        /// Sales per read-ahead: bounds what one chunk adds to the cache
+        /// before it is used.
+        const CHUNK: usize = 1024;
+        let ahead = ReadAhead {
+            store: self.versions.clone(),
+            upto: self.read_upto(w),
+            limit: self.config.versions_per_entity,
+            concurrency: self.config.read_concurrency,
+        };
+        for chunk in due.chunks(CHUNK) {
+            let counted = ahead
+                .run(
+                    chunk,
+                    &mut self.customers,
+                    &mut self.addresses,
+                    &mut self.store_reads,
+                )
+                .await?;
+            for ((_, p), counted) in chunk.iter().zip(counted) {
+                if let Some(d) = self.decide_cached(&p.sale, w, refs, counted) {
+                    decisions.push(d);
+                    continue;
+                }
+                decisions.push(self.decide(&p.sale, w, refs).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest time a version read may cover: everything, when no other
+    /// writer exists; otherwise only what the watermark settled (< w).
+    fn read_upto(&self, w: Timestamp) -> Timestamp {
+        if self.exclusive {
+            Timestamp::MAX
+        } else {
+            w.saturating_add_millis(-1)
+        }
+    }
+
     /// The decision from the cache alone, without any async machinery
     /// (the common case); `None` when a store read is needed.
     fn decide_cached(
@@ -426,6 +521,7 @@ impl JoinCore {
         sale: &Sale,
         w: Timestamp,
         refs: &ReferenceData,
+        counted: Counted,
     ) -> Option<Decision> {
         let t = sale.event_time;
         let customer = self.customers.peek(&sale.customer_id, t)?;
@@ -434,9 +530,12 @@ impl JoinCore {
             None => (None, false),
         };
         let decision = self.conclude(sale, w, refs, customer, address, false)?;
-        // Count only lookups that were answered here; a fallback counts its own.
-        self.customers.count_hit();
-        if looked_up {
+        // Count only lookups that were answered here and not counted as a
+        // miss by the read-ahead; a fallback counts its own.
+        if !counted.customer {
+            self.customers.count_hit();
+        }
+        if looked_up && !counted.address {
             self.addresses.count_hit();
         }
         Some(decision)
@@ -490,7 +589,7 @@ impl JoinCore {
                 address_id,
             });
         }
-        if !read_through && !self.config.exclusive_writer {
+        if !read_through && !self.exclusive {
             return None;
         }
         let enriched_at = deadline;
@@ -514,11 +613,7 @@ impl JoinCore {
         // Exclusive: the store holds nothing this core has not seen, so a
         // read of the newest versions stays complete for all times. Shared:
         // only versions before the watermark are settled (t < w here).
-        let upto = if self.config.exclusive_writer {
-            Timestamp::MAX
-        } else {
-            w.saturating_add_millis(-1).max(t)
-        };
+        let upto = self.read_upto(w).max(t);
         let limit = self.config.versions_per_entity;
         let store = &*self.versions;
         let id = sale.customer_id.as_str();

@@ -20,6 +20,7 @@ mod held;
 mod lookup;
 pub mod memory;
 mod metrics;
+mod read_ahead;
 mod reference;
 mod stats;
 mod store;

@@ -201,6 +201,9 @@ pub struct Emit {
     /// yet holds the join watermark).
     #[serde(with = "humantime_serde")]
     pub shard_list_interval: Duration,
+    /// Sales examined per release at most: a large backlog is released in steps, with
+    /// input batches handled between them, so reading and metrics never stall.
+    pub max_release: usize,
 }
 
 impl Default for Emit {
@@ -208,6 +211,7 @@ impl Default for Emit {
         Self {
             interval: Duration::from_millis(500),
             shard_list_interval: Duration::from_secs(10),
+            max_release: 2_000,
         }
     }
 }
@@ -251,6 +255,9 @@ impl ServiceConfig for Config {
         }
         if self.emit.interval.is_zero() {
             problems.push("emit.interval", "must be more than 0");
+        }
+        if self.emit.max_release == 0 {
+            problems.push("emit.max_release", "must be at least 1");
         }
         if self.reference.refresh_interval.is_zero() {
             problems.push("reference.refresh_interval", "must be more than 0");

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use crate::config::{Emit, Streams};
 use crate::metrics::Metrics;
 use crate::processor::{Fail, Msg};
-use crate::state::StateTable;
+use crate::state::{Published, StateTable};
 
 pub const STAGE: &str = "enrichment-joiner";
 /// Attempts of a retriable state-table failure before the service gives up.
@@ -96,6 +96,8 @@ pub struct Joiner {
     pub join_metrics: JoinMetrics,
     pub emit: Emit,
     pub fail: Fail,
+    /// This copy's worker id (as in the lease table), published with its watermarks.
+    pub worker_id: String,
 }
 
 struct Run {
@@ -125,6 +127,8 @@ impl Joiner {
                     None => break,
                 },
                 _ = tick.tick() => run.round().await?,
+                // A backlog larger than one release: go on between incoming batches.
+                _ = std::future::ready(()), if run.j.core.has_due() => run.release().await?,
             }
         }
         Ok(())
@@ -146,9 +150,9 @@ impl Run {
                 done,
             } => {
                 let published = retry!("reading watermarks", self.j.state.watermarks())?;
-                match published.iter().find(|e| e.key() == shard) {
+                match published.iter().find(|p| p.entry.key() == shard) {
                     // Go on from the previous owner instead of holding until a first event.
-                    Some(entry) => self.j.tracker.adopt(entry),
+                    Some(p) => self.j.tracker.adopt(&p.entry),
                     None => self.j.tracker.add_shard(shard.clone(), &parents),
                 }
                 if kind == flowline_model::StreamKind::Sales {
@@ -223,7 +227,7 @@ impl Run {
                     .collect();
                 retry!(
                     "publishing watermarks",
-                    self.j.state.publish_watermarks(&entries)
+                    self.j.state.publish_watermarks(&entries, &self.j.worker_id)
                 )?;
                 self.forget(&shard);
                 if let Err(e) = checkpointer.checkpoint_shard_end().await {
@@ -403,17 +407,26 @@ impl Run {
         if !mine.is_empty() {
             retry!(
                 "publishing watermarks",
-                self.j.state.publish_watermarks(&mine)
+                self.j.state.publish_watermarks(&mine, &self.j.worker_id)
             )?;
         }
 
         let inputs = self.j.streams.all();
-        let mut entries: Vec<ShardWatermark> =
-            retry!("reading watermarks", self.j.state.watermarks())?
-                .into_iter()
-                .filter(|e| inputs.contains(&e.stream))
-                .collect();
+        let published: Vec<Published> = retry!("reading watermarks", self.j.state.watermarks())?
+            .into_iter()
+            .filter(|p| inputs.contains(&p.entry.stream))
+            .collect();
         self.list_open_shards().await;
+        let exclusive = self.reads_every_entity_shard(&published);
+        if exclusive != self.j.core.is_exclusive() {
+            tracing::info!(
+                exclusive,
+                "this copy reads every customer and address shard: {exclusive}"
+            );
+            self.j.core.set_exclusive(exclusive);
+        }
+        self.j.metrics.exclusive.set(i64::from(exclusive));
+        let mut entries: Vec<ShardWatermark> = published.into_iter().map(|p| p.entry).collect();
         for key in &self.open_shards {
             if !entries.iter().any(|e| e.key() == *key) {
                 entries.push(ShardWatermark {
@@ -450,11 +463,7 @@ impl Run {
                 .metrics
                 .watermark_lag
                 .set(((now.millis() - w.millis()) as f64 / 1000.0).max(0.0));
-            let orders = retry!("joining", self.j.core.advance(w))?;
-            if !orders.is_empty() {
-                self.emit(orders).await?;
-                retry!("confirming emitted orders", self.j.core.confirm_emitted())?;
-            }
+            self.advance(w).await?;
         }
         self.j.join_metrics.observe(&self.j.core.stats());
         self.j
@@ -462,6 +471,49 @@ impl Run {
             .round_seconds
             .observe(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Releases more of a backlog at the join watermark already reached.
+    async fn release(&mut self) -> anyhow::Result<()> {
+        if let Some(w) = self.j.core.stats().watermark {
+            self.advance(w).await?;
+        }
+        self.j.join_metrics.observe(&self.j.core.stats());
+        Ok(())
+    }
+
+    /// Advances the core (at most `emit.max_release` sales), writes the orders and, once
+    /// all are acknowledged, removes them from the pending store.
+    async fn advance(&mut self, w: Timestamp) -> anyhow::Result<()> {
+        let max = self.j.emit.max_release;
+        let orders = retry!("joining", self.j.core.advance_bounded(w, max))?;
+        if !orders.is_empty() {
+            self.emit(orders).await?;
+            retry!("confirming emitted orders", self.j.core.confirm_emitted())?;
+        }
+        Ok(())
+    }
+
+    /// Whether this copy published the watermark of every open customer and address shard,
+    /// and no other copy publishes one: then every version reaches the state table through
+    /// this copy, and the join core may trust what it cached beyond the watermark
+    /// (`JoinCore::set_exclusive`). Judged on the same reading of the published watermarks
+    /// as the join watermark that is then advanced to.
+    fn reads_every_entity_shard(&self, published: &[Published]) -> bool {
+        let me = Some(self.j.worker_id.as_str());
+        let streams = [&self.j.streams.customers, &self.j.streams.addresses];
+        let entity = |stream: &String| streams.contains(&stream);
+        let listed = self.listed_at.is_some();
+        let others = published
+            .iter()
+            .any(|p| entity(&p.entry.stream) && !p.entry.closed && p.owner.as_deref() != me);
+        let unpublished = self.open_shards.iter().any(|k| {
+            entity(&k.stream)
+                && !published
+                    .iter()
+                    .any(|p| p.entry.key() == *k && p.owner.as_deref() == me)
+        });
+        listed && !others && !unpublished
     }
 
     /// Writes the orders (partition key `order_id`) and waits for every acknowledgement.

@@ -97,7 +97,8 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
         .await?,
     );
 
-    // Other copies write versions too: cached entries are trusted only up to the watermark.
+    // Other copies may write versions too: cached entries are trusted only up to the
+    // watermark, until the joiner finds this copy reads every entity shard.
     let join_config = JoinConfig {
         exclusive_writer: false,
         ..cfg.join.clone()
@@ -108,6 +109,10 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
         Arc::new(move |e| ctx.fail("joiner", e))
     };
     let (tx, rx) = mpsc::channel(64);
+    // One id for the leases and the published watermarks.
+    let mut consumer_config = cfg.consumer_config();
+    let worker_id = consumer_config.effective_worker_id();
+    consumer_config.worker_id = Some(worker_id.clone());
     let joiner = Joiner {
         core,
         state,
@@ -121,6 +126,7 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
         join_metrics,
         emit: cfg.emit.clone(),
         fail: fail.clone(),
+        worker_id,
     };
     let join_task = {
         let fail = fail.clone();
@@ -152,7 +158,7 @@ async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
         }
     };
     let consumer = Consumer::new(
-        cfg.consumer_config(),
+        consumer_config,
         aws.kinesis.clone(),
         aws.dynamodb.clone(),
         Arc::new(factory),

@@ -22,6 +22,9 @@ pub struct Metrics {
     pub watermark_lag: prometheus::Gauge,
     pub join_watermark: prometheus::Gauge,
     pub owned_shards: IntGauge,
+    /// 1 while this copy reads every customer and address shard (cached versions are then
+    /// trusted beyond the watermark), else 0.
+    pub exclusive: IntGauge,
     pub reference_loads: IntCounter,
     pub reference_failures: IntCounter,
     pub reference_items: IntGauge,
@@ -110,6 +113,13 @@ impl Metrics {
             owned_shards: reg(
                 registry,
                 IntGauge::new(format!("{p}owned_shards"), "Input shards this copy reads.")?,
+            )?,
+            exclusive: reg(
+                registry,
+                IntGauge::new(
+                    format!("{p}exclusive_entity_reader"),
+                    "1 while this copy reads every customer and address shard, else 0.",
+                )?,
             )?,
             reference_loads: reg(
                 registry,

@@ -6,7 +6,7 @@
 //! | customer version | `customer#<customer_id>` | `updated_at` (canonical RFC 3339, sorts as text) |
 //! | address version | `address#<address_id>` | `updated_at` |
 //! | pending sale | `pending#<stream>/<shard_id>` | `<event_time>#<sale_id>` |
-//! | shard watermark | `watermark` | `<stream>/<shard_id>` |
+//! | shard watermark | `watermark` | `<stream>/<shard_id>` (publisher's worker id in `owner`) |
 //!
 //! The body is JSON in `d`; names, phone and street are blanked before storing (only the
 //! email stays, for its hash). Reads are strongly consistent (the watermark protocol needs
@@ -35,6 +35,13 @@ use serde::de::DeserializeOwned;
 const BATCH: usize = 25;
 const UNPROCESSED_ATTEMPTS: u32 = 10;
 const WATERMARK_PK: &str = "watermark";
+
+/// A shard watermark as published, with the worker id of the copy that published it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Published {
+    pub entry: ShardWatermark,
+    pub owner: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct StateTable {
@@ -280,28 +287,44 @@ impl StateTable {
     }
 
     /// Publishes the entries of the shards this copy owns (after their state is written).
-    pub async fn publish_watermarks(&self, entries: &[ShardWatermark]) -> Result<(), StoreError> {
+    /// Publishes this copy's shard watermarks, each marked with `owner` (the worker id),
+    /// so every copy can tell whether one copy reads all shards of a stream.
+    pub async fn publish_watermarks(
+        &self,
+        entries: &[ShardWatermark],
+        owner: &str,
+    ) -> Result<(), StoreError> {
         let op = "publish watermarks";
         let requests = entries
             .iter()
             .map(|e| {
-                Self::put(
+                let mut put = Self::put(
                     WATERMARK_PK.into(),
                     format!("{}/{}", e.stream, e.shard_id),
                     body(op, e)?,
-                )
+                )?;
+                if let Some(p) = put.put_request.as_mut() {
+                    p.item
+                        .insert("owner".into(), AttributeValue::S(owner.into()));
+                }
+                Ok(put)
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(op, requests).await
     }
 
     /// Every published shard watermark, of all copies.
-    pub async fn watermarks(&self) -> Result<Vec<ShardWatermark>, StoreError> {
+    pub async fn watermarks(&self) -> Result<Vec<Published>, StoreError> {
         let op = "read watermarks";
         self.query(op, WATERMARK_PK, None, None)
             .await?
             .iter()
-            .map(|i| decode(op, i))
+            .map(|i| {
+                Ok(Published {
+                    entry: decode(op, i)?,
+                    owner: i.get("owner").and_then(|v| v.as_s().ok()).cloned(),
+                })
+            })
             .collect()
     }
 

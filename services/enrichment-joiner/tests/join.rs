@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Setup, assert_matches, expected, gen_config, setup};
+use support::{Setup, assert_matches, expected, gen_config, metric, setup};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -55,7 +55,8 @@ async fn one_copy_emits_every_sale_once_with_the_recomputed_values() {
     s.put_data_set().await;
     let mut joiner = s.spawn();
     joiner.wait_ready(Duration::from_secs(60)).await.unwrap();
-    let want = expected(&s.data_set).orders.len();
+    let expected = expected(&s.data_set);
+    let want = expected.orders.len();
     let orders = s.wait_for_orders(want, DEADLINE).await;
     // Without failures each order is written exactly once.
     let repeated = orders.values().filter(|c| c.len() > 1).count();
@@ -74,6 +75,21 @@ async fn one_copy_emits_every_sale_once_with_the_recomputed_values() {
     ] {
         assert!(metrics.contains(name), "{name} in /metrics");
     }
+    // The only copy reads every customer and address shard, so it reads each entity from
+    // the state table about once instead of once per sale (a sale older than an entity's
+    // newest versions may take one more exact read).
+    let exclusive = metric(
+        &metrics,
+        "flowline_enrichment_joiner_exclusive_entity_reader",
+    );
+    assert_eq!(exclusive, Some(1.0), "the only copy reads exclusively");
+    let reads = metric(&metrics, "flowline_join_store_reads_total").unwrap();
+    let bound = 2 * expected.entities;
+    assert!(
+        reads <= bound as f64,
+        "{reads} state reads for {} entities and {want} sales",
+        expected.entities
+    );
     finish(&s, vec![joiner]).await;
 }
 

@@ -3,18 +3,13 @@
 
 mod support;
 
+use support::metric;
+
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use flowline_datagen::Catalog;
 use flowline_datagen::reference::{ITEMS_CSV_KEY, items_to_csv};
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
 
 async fn wait_metric(
     joiner: &flowline_testkit::ServiceProcess,

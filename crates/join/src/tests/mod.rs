@@ -375,6 +375,93 @@ fn shared_mode_reads_through_before_giving_up() {
 }
 
 #[test]
+fn an_exclusive_copy_reads_each_entity_once_and_forgets_when_it_stops_being_one() {
+    let versions = Arc::new(InMemoryVersionStore::new());
+    let stores = JoinStores {
+        versions: versions.clone(),
+        pending: Arc::new(InMemoryPendingStore::new()),
+    };
+    let mut c = core_with(config(false), stores);
+    c.set_exclusive(true);
+    // Written before this copy started: found by the first read.
+    block_on(versions.put_customers(&[customer("c1", "a1", "gold", 0.0)])).unwrap();
+    feed(&mut c, &Ev::A(address("a1", "Berlin", 0.0)));
+    for (i, at) in [10.0, 20.0, 30.0].into_iter().enumerate() {
+        feed(&mut c, &Ev::S(sale(&format!("s{i}"), "c1", "i2", None, at)));
+        let o = only(advance(&mut c, ms(t(at), 1)));
+        assert_eq!(o.customer_segment.as_deref(), Some("gold"));
+    }
+    assert_eq!(
+        c.stats().store_reads,
+        2,
+        "one read per entity, not per advance"
+    );
+    // A version through this copy keeps the cache true.
+    feed(&mut c, &Ev::C(customer("c1", "a1", "silver", 40.0)));
+    feed(&mut c, &Ev::S(sale("s3", "c1", "i2", None, 45.0)));
+    let o = only(advance(&mut c, t(46.0)));
+    assert_eq!(o.customer_segment.as_deref(), Some("silver"));
+
+    // Another copy takes a shard: what it writes from now on is not seen here.
+    c.set_exclusive(false);
+    block_on(versions.put_customers(&[customer("c1", "a1", "platinum", 50.0)])).unwrap();
+    feed(&mut c, &Ev::S(sale("s4", "c1", "i2", None, 55.0)));
+    let o = only(advance(&mut c, t(56.0)));
+    assert_eq!(o.customer_segment.as_deref(), Some("platinum"));
+}
+
+#[test]
+fn a_bounded_advance_releases_the_earliest_and_keeps_the_rest() {
+    let mut c = core(false);
+    feed(&mut c, &Ev::C(customer("c1", "a1", "gold", 0.0)));
+    feed(&mut c, &Ev::A(address("a1", "Berlin", 0.0)));
+    for i in 0..5 {
+        feed(
+            &mut c,
+            &Ev::S(sale(&format!("s{i}"), "c1", "i2", None, 10.0 - i as f64)),
+        );
+    }
+    let first = block_on(c.advance_bounded(t(20.0), 2)).unwrap();
+    let ids: Vec<&str> = first.iter().map(|o| o.order_id.as_str()).collect();
+    assert_eq!(ids, ["s4", "s3"], "earliest event times first");
+    assert!(c.has_due());
+    let rest = block_on(c.advance_bounded(t(20.0), 10)).unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(!c.has_due());
+}
+
+#[test]
+fn reads_ahead_are_counted_as_misses_once() {
+    let versions = Arc::new(InMemoryVersionStore::new());
+    let stores = JoinStores {
+        versions: versions.clone(),
+        pending: Arc::new(InMemoryPendingStore::new()),
+    };
+    let mut c = core_with(config(false), stores);
+    let mut cs = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..50 {
+        cs.push(customer(&format!("c{i}"), &format!("a{i}"), "gold", 0.0));
+        addrs.push(address(&format!("a{i}"), "Berlin", 0.0));
+    }
+    block_on(versions.put_customers(&cs)).unwrap();
+    block_on(versions.put_addresses(&addrs)).unwrap();
+    for i in 0..100 {
+        let s = sale(&format!("s{i}"), &format!("c{}", i % 50), "i2", None, 10.0);
+        feed(&mut c, &Ev::S(s));
+    }
+    let out = advance(&mut c, t(11.0));
+    assert_eq!(out.len(), 100);
+    assert!(out.iter().all(|o| o.join_status == JoinStatus::Complete));
+    let s = c.stats();
+    assert_eq!(
+        s.store_reads, 100,
+        "50 customers and 50 addresses, each read once"
+    );
+    assert_eq!((s.cache_hits, s.cache_misses), (100, 100));
+}
+
+#[test]
 fn reference_refresh_completes_waiting_sales() {
     let handle = ReferenceHandle::new(ReferenceData::default());
     let mut c = JoinCore::new(config(true), JoinStores::in_memory(), handle.clone()).unwrap();

@@ -112,6 +112,7 @@ fn random_cases_match_the_oracle() {
             cache_entities: rng.random_range(0..6),
             versions_per_entity: rng.random_range(1..3),
             write_batch: rng.random_range(1..8),
+            read_concurrency: rng.random_range(1..4),
             ..JoinConfig::default()
         };
         let mut core = JoinCore::new(
@@ -130,8 +131,23 @@ fn random_cases_match_the_oracle() {
                     Some(next) => ms(next, -rng.random_range(0..20_000)),
                     None => t(400.0),
                 };
-                out.extend(block_on(core.advance(w)).unwrap());
+                // Bounded advances leave sales for later ones; exclusivity
+                // may come and go (this core is the only writer, so both
+                // settings are true statements).
+                let max = if rng.random_bool(0.3) {
+                    rng.random_range(1..4)
+                } else {
+                    usize::MAX
+                };
+                out.extend(block_on(core.advance_bounded(w, max)).unwrap());
+                if rng.random_bool(0.2) {
+                    let exclusive = !core.is_exclusive();
+                    core.set_exclusive(exclusive);
+                }
             }
+        }
+        while core.has_due() {
+            out.extend(block_on(core.advance(t(400.0))).unwrap());
         }
         out.extend(block_on(core.advance(t(400.0))).unwrap());
         out.sort_by(|a, b| (a.event_time, &a.order_id).cmp(&(b.event_time, &b.order_id)));

@@ -184,6 +184,8 @@ pub async fn run(
         join_metrics: JoinMetrics::register(&registry).expect("join metrics"),
         emit: config.emit.clone(),
         fail: fail.clone(),
+        // The only copy: once it published every entity shard it reads exclusively.
+        worker_id: "bench-joiner".into(),
     };
 
     let started = Instant::now();

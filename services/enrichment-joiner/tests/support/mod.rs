@@ -214,6 +214,8 @@ impl Setup {
 /// What the recomputation expects.
 pub struct Expected {
     pub orders: BTreeMap<String, Order>,
+    /// Distinct customers and addresses in the data set.
+    pub entities: usize,
     /// Bad records by the error type the model reports for them.
     pub bad: BTreeMap<String, usize>,
 }
@@ -366,7 +368,20 @@ pub fn expected(data_set: &GenConfig) -> Expected {
             },
         );
     }
-    Expected { orders, bad }
+    let entities = customers.len() + addresses.len();
+    Expected {
+        orders,
+        entities,
+        bad,
+    }
+}
+
+/// The value of an unlabelled series in a Prometheus text page.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn round2(x: f64) -> f64 {
