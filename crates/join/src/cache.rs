@@ -129,6 +129,9 @@ pub struct VersionCache<V> {
     hand: usize,
     capacity: usize,
     max_versions: usize,
+    /// Newest version any evicted entry held: a new entry started from a
+    /// put must lie after it (see [`VersionCache::on_put`]).
+    evicted_newest: Option<Timestamp>,
     hits: u64,
     misses: u64,
 }
@@ -141,6 +144,7 @@ impl<V: Versioned> VersionCache<V> {
             hand: 0,
             capacity,
             max_versions: max_versions.max(1),
+            evicted_newest: None,
             hits: 0,
             misses: 0,
         }
@@ -211,6 +215,36 @@ impl<V: Versioned> VersionCache<V> {
             return;
         }
         known.trim(self.max_versions);
+        self.add(id, known);
+    }
+
+    /// A version was written through this core: keep the entry true.
+    ///
+    /// `first_of_rest`: the caller knows that every version of this entity
+    /// from `v`'s time on goes through this core and none is in the store
+    /// yet unseen (the core's exclusive mode). An entity without an entry
+    /// then gets one knowing `[v.updated_at, MAX]`, so its sales need no
+    /// read at all — unless an evicted entry held a version at or after
+    /// `v` (those puts would be missing from the new entry).
+    pub fn on_put(&mut self, id: &str, v: V, first_of_rest: bool) {
+        if let Some(&i) = self.index.get(id) {
+            let known = &mut self.nodes[i].known;
+            known.insert(Arc::new(v));
+            known.trim(self.max_versions);
+            return;
+        }
+        let t = v.updated_at();
+        if first_of_rest && self.capacity > 0 && self.evicted_newest.is_none_or(|e| e < t) {
+            let known = Known {
+                versions: vec![(t, Arc::new(v))],
+                lo: t,
+                hi: Timestamp::MAX,
+            };
+            self.add(id, known);
+        }
+    }
+
+    fn add(&mut self, id: &str, known: Known<V>) {
         let node = Node {
             key: id.to_string(),
             known,
@@ -223,18 +257,12 @@ impl<V: Versioned> VersionCache<V> {
             let i = self.victim();
             let old = std::mem::replace(&mut self.nodes[i], node);
             self.index.remove(&old.key);
+            if let Some((newest, _)) = old.known.versions.last() {
+                self.evicted_newest = self.evicted_newest.max(Some(*newest));
+            }
             i
         };
         self.index.insert(id.to_string(), i);
-    }
-
-    /// A version was written through this core: keep the entry true.
-    pub fn on_put(&mut self, id: &str, v: V) {
-        if let Some(&i) = self.index.get(id) {
-            let known = &mut self.nodes[i].known;
-            known.insert(Arc::new(v));
-            known.trim(self.max_versions);
-        }
     }
 
     /// The first node the hand finds unreferenced since its last pass.
@@ -265,6 +293,12 @@ mod tests {
 
     fn t(ms: i64) -> Timestamp {
         Timestamp::from_millis(ms).unwrap()
+    }
+
+    impl VersionCache<V> {
+        fn on_put_test(&mut self, id: &str, v: V) {
+            self.on_put(id, v, false);
+        }
     }
 
     fn at(c: &mut VersionCache<V>, id: &str, ms: i64) -> Option<Option<&'static str>> {
@@ -302,12 +336,12 @@ mod tests {
     fn puts_inside_the_range_update_the_answer() {
         let mut c = VersionCache::new(10, 4);
         c.learn("a", Known::from_read(vec![V(10, "v1")], 4, t(100)));
-        c.on_put("a", V(60, "v2"));
-        c.on_put("a", V(200, "later")); // outside: ignored, still a miss at 200
+        c.on_put_test("a", V(60, "v2"));
+        c.on_put_test("a", V(200, "later")); // outside: ignored, still a miss at 200
         assert_eq!(at(&mut c, "a", 59), Some(Some("v1")));
         assert_eq!(at(&mut c, "a", 60), Some(Some("v2")));
         assert_eq!(at(&mut c, "a", 200), None);
-        c.on_put("a", V(60, "v2b")); // same instant: last write wins
+        c.on_put_test("a", V(60, "v2b")); // same instant: last write wins
         assert_eq!(at(&mut c, "a", 70), Some(Some("v2b")));
     }
 
@@ -337,7 +371,7 @@ mod tests {
         c.truncate(t(100));
         assert_eq!(at(&mut c, "a", 100), Some(Some("v1")));
         assert_eq!(at(&mut c, "a", 160), None, "no longer known");
-        c.on_put("a", V(120, "unseen")); // outside the range now: not claimed
+        c.on_put_test("a", V(120, "unseen")); // outside the range now: not claimed
         c.learn(
             "a",
             Known::from_read(vec![V(150, "v2"), V(120, "v1b"), V(10, "v1")], 4, t(200)),
@@ -347,11 +381,34 @@ mod tests {
     }
 
     #[test]
+    fn a_first_put_of_the_rest_starts_an_entry_unless_an_eviction_forbids_it() {
+        let mut c = VersionCache::new(1, 4);
+        c.on_put("a", V(10, "a1"), false);
+        assert_eq!(at(&mut c, "a", 20), None, "an ordinary put knows nothing");
+        c.on_put("a", V(10, "a1"), true);
+        assert_eq!(at(&mut c, "a", 9), None, "earlier versions may exist");
+        assert_eq!(at(&mut c, "a", 10), Some(Some("a1")));
+        c.on_put("a", V(30, "a2"), false);
+        assert_eq!(at(&mut c, "a", 1_000), Some(Some("a2")));
+        c.on_put("b", V(40, "b1"), true); // evicts a, whose newest version is at 30
+        assert_eq!(c.len(), 1);
+        assert_eq!(at(&mut c, "b", 40), Some(Some("b1")));
+        c.on_put("a", V(20, "a0"), true);
+        assert_eq!(at(&mut c, "a", 35), None, "a2 would be missing");
+        c.on_put("d", V(60, "d1"), true);
+        assert_eq!(
+            at(&mut c, "d", 60),
+            Some(Some("d1")),
+            "after every eviction"
+        );
+    }
+
+    #[test]
     fn trimming_keeps_newest_and_narrows_the_range() {
         let mut c = VersionCache::new(10, 2);
         c.learn("a", Known::from_read(vec![V(10, "v1")], 4, t(1000)));
-        c.on_put("a", V(20, "v2"));
-        c.on_put("a", V(30, "v3"));
+        c.on_put_test("a", V(20, "v2"));
+        c.on_put_test("a", V(30, "v3"));
         assert_eq!(at(&mut c, "a", 15), None, "v1 trimmed");
         assert_eq!(at(&mut c, "a", 25), Some(Some("v2")));
     }

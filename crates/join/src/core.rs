@@ -91,6 +91,12 @@ pub struct JoinCore {
     config: JoinConfig,
     /// No other writer adds versions while this holds (see `set_exclusive`).
     exclusive: bool,
+    /// Versions up to this time may be in the store without having gone
+    /// through this core (see `note_unseen`): only a version after it may
+    /// start a cache entry by itself.
+    unseen_upto: Option<Timestamp>,
+    /// Newest `updated_at` applied through this core.
+    newest_put: Option<Timestamp>,
     timeout_ms: i64,
     versions: Arc<dyn VersionStore>,
     pending_store: Arc<dyn PendingStore>,
@@ -133,6 +139,8 @@ impl JoinCore {
         }
         Ok(JoinCore {
             exclusive: config.exclusive_writer,
+            unseen_upto: None,
+            newest_put: None,
             timeout_ms: config.timeout_millis(),
             customers: VersionCache::new(config.cache_entities / 2, config.versions_per_entity),
             addresses: VersionCache::new(config.cache_entities / 2, config.versions_per_entity),
@@ -168,10 +176,12 @@ impl JoinCore {
     /// Whether, from now on, every customer and address version reaches the
     /// version store through this core (the service: this copy reads every
     /// open shard of both streams). While it holds, an entity is read from
-    /// the store once and then kept true by `apply_*`, instead of once per
-    /// advance. When it ends, knowledge past the last watermark is dropped:
-    /// what another copy writes from now on lies at or after it, because its
-    /// records come after the ones this copy's published watermarks covered.
+    /// the store at most once and then kept true by `apply_*` (one first seen
+    /// through `apply_*` after everything unseen is not read at all), instead
+    /// of once per advance. When it ends, knowledge past the last watermark
+    /// is dropped: what another copy writes from now on lies at or after it,
+    /// because its records come after the ones this copy's published
+    /// watermarks covered.
     pub fn set_exclusive(&mut self, exclusive: bool) {
         if self.exclusive && !exclusive {
             let hi = self
@@ -180,7 +190,28 @@ impl JoinCore {
             self.customers.truncate(hi);
             self.addresses.truncate(hi);
         }
+        if !self.exclusive && exclusive {
+            // Versions applied while others wrote too may be newer than
+            // versions this core has not seen: they start no entry.
+            self.unseen_upto = self.unseen_upto.max(self.newest_put);
+        }
         self.exclusive = exclusive;
+    }
+
+    /// The version store may hold versions up to `upto` that did not go
+    /// through this core (the service: on taking a customer or address
+    /// shard, the greatest event time its previous owners read before the
+    /// checkpoint it starts from).
+    pub fn note_unseen(&mut self, upto: Timestamp) {
+        self.unseen_upto = self.unseen_upto.max(Some(upto));
+    }
+
+    /// Whether a version applied now is known to be the first of all later
+    /// versions of its entity the store will hold (see `VersionCache::on_put`).
+    fn first_of_rest(&mut self, updated_at: Timestamp) -> bool {
+        let first = self.exclusive && self.unseen_upto < Some(updated_at);
+        self.newest_put = self.newest_put.max(Some(updated_at));
+        first
     }
 
     pub fn is_exclusive(&self) -> bool {
@@ -189,8 +220,9 @@ impl JoinCore {
 
     /// A new customer version (buffered; written at the next flush).
     pub async fn apply_customer(&mut self, c: Customer) -> Result<()> {
+        let first = self.first_of_rest(c.updated_at);
         self.customers
-            .on_put(&c.customer_id, CustomerView::from(&c));
+            .on_put(&c.customer_id, CustomerView::from(&c), first);
         mark_dirty(
             &mut self.dirty,
             self.waiting_by_customer.get(&c.customer_id),
@@ -202,7 +234,9 @@ impl JoinCore {
 
     /// A new address version (buffered; written at the next flush).
     pub async fn apply_address(&mut self, a: Address) -> Result<()> {
-        self.addresses.on_put(&a.address_id, AddressView::from(&a));
+        let first = self.first_of_rest(a.updated_at);
+        self.addresses
+            .on_put(&a.address_id, AddressView::from(&a), first);
         mark_dirty(
             &mut self.dirty,
             self.waiting_by_address.get(&a.address_id),

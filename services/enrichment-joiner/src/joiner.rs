@@ -2,9 +2,10 @@
 //! reads. Processors hand it parsed batches; every `emit.interval` it runs one round:
 //!
 //! 1. flush the buffered versions and pending sales to the state table;
-//! 2. queue the checkpoints of the batches applied so far (each written once the batch's
-//!    dead letters are acknowledged: its state is durable after step 1);
-//! 3. publish the watermarks of the owned shards (their state is durable);
+//! 2. publish the watermarks of the owned shards (their state is durable);
+//! 3. queue the checkpoints of the batches applied so far (each written once the batch's
+//!    dead letters are acknowledged: its state is durable after step 1; its watermark is
+//!    published by step 2, so a checkpoint never runs ahead of the published watermark);
 //! 4. read every copy's published watermarks, take the global join watermark;
 //! 5. advance the core, write the orders, and once all are acknowledged delete them from
 //!    the pending store (`confirm_emitted`).
@@ -155,6 +156,9 @@ impl Run {
                     Some(p) => self.j.tracker.adopt(&p.entry),
                     None => self.j.tracker.add_shard(shard.clone(), &parents),
                 }
+                if kind != flowline_model::StreamKind::Sales {
+                    self.note_unseen(&published);
+                }
                 if kind == flowline_model::StreamKind::Sales {
                     // A child shard starts only after its parents ended; sales of a parent
                     // still pending then belong to nobody else, so the child takes them on
@@ -213,6 +217,7 @@ impl Run {
                 done,
             } => {
                 retry!("flushing state", self.j.core.flush())?;
+                self.publish_mine().await?;
                 self.queue_checkpoints().await?;
                 if let Some(mut o) = self.owned.remove(&shard) {
                     o.checkpoints.drain().await;
@@ -241,6 +246,7 @@ impl Run {
                     "releasing shard",
                     self.j.core.release_shard(&shard.stream, &shard.shard_id)
                 )?;
+                self.publish_mine().await?;
                 self.queue_checkpoints().await?;
                 if let Some(mut o) = self.owned.remove(&shard) {
                     o.checkpoints.drain().await;
@@ -260,6 +266,47 @@ impl Run {
                 self.j.metrics.owned_shards.set(self.owned.len() as i64);
                 let _ = done.send(());
             }
+        }
+        Ok(())
+    }
+
+    /// Taking a customer or address shard: its earlier owners wrote the versions of the
+    /// records before its checkpoint, which this copy will not see. Each published its
+    /// watermark before checkpointing, so none of those versions is later than the greatest
+    /// event time any published watermark of the two streams stands for.
+    fn note_unseen(&mut self, published: &[Published]) {
+        let out_of_orderness = self.j.watermark_config.out_of_orderness.as_millis();
+        let streams = [&self.j.streams.customers, &self.j.streams.addresses];
+        let newest = published
+            .iter()
+            .filter(|p| streams.contains(&&p.entry.stream))
+            .filter_map(|p| p.entry.watermark)
+            .max();
+        if let Some(w) = newest {
+            let millis = i64::try_from(out_of_orderness).unwrap_or(i64::MAX);
+            self.j.core.note_unseen(w.saturating_add_millis(millis));
+        }
+    }
+
+    /// Publishes the watermarks of the shards this copy owns. Called after a flush and
+    /// before checkpoints are queued, so a published watermark always covers every record
+    /// before a checkpoint (what `note_unseen` relies on).
+    async fn publish_mine(&mut self) -> anyhow::Result<()> {
+        let mine = self.j.tracker.entries(flowline_pipeline::now());
+        for e in &mine {
+            if let Some(w) = e.watermark {
+                self.j
+                    .metrics
+                    .shard_watermark
+                    .with_label_values(&[&e.stream, &e.shard_id])
+                    .set(secs(w));
+            }
+        }
+        if !mine.is_empty() {
+            retry!(
+                "publishing watermarks",
+                self.j.state.publish_watermarks(&mine, &self.j.worker_id)
+            )?;
         }
         Ok(())
     }
@@ -392,24 +439,9 @@ impl Run {
     async fn round(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         retry!("flushing state", self.j.core.flush())?;
+        self.publish_mine().await?;
         self.queue_checkpoints().await?;
         let now = flowline_pipeline::now();
-        let mine = self.j.tracker.entries(now);
-        for e in &mine {
-            if let Some(w) = e.watermark {
-                self.j
-                    .metrics
-                    .shard_watermark
-                    .with_label_values(&[&e.stream, &e.shard_id])
-                    .set(secs(w));
-            }
-        }
-        if !mine.is_empty() {
-            retry!(
-                "publishing watermarks",
-                self.j.state.publish_watermarks(&mine, &self.j.worker_id)
-            )?;
-        }
 
         let inputs = self.j.streams.all();
         let published: Vec<Published> = retry!("reading watermarks", self.j.state.watermarks())?

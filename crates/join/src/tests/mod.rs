@@ -383,19 +383,26 @@ fn an_exclusive_copy_reads_each_entity_once_and_forgets_when_it_stops_being_one(
     };
     let mut c = core_with(config(false), stores);
     c.set_exclusive(true);
-    // Written before this copy started: found by the first read.
+    // Written before this copy started (by an earlier owner of the shard):
+    // found by the first read.
     block_on(versions.put_customers(&[customer("c1", "a1", "gold", 0.0)])).unwrap();
+    c.note_unseen(t(0.0));
     feed(&mut c, &Ev::A(address("a1", "Berlin", 0.0)));
     for (i, at) in [10.0, 20.0, 30.0].into_iter().enumerate() {
         feed(&mut c, &Ev::S(sale(&format!("s{i}"), "c1", "i2", None, at)));
         let o = only(advance(&mut c, ms(t(at), 1)));
         assert_eq!(o.customer_segment.as_deref(), Some("gold"));
     }
-    assert_eq!(
-        c.stats().store_reads,
-        2,
-        "one read per entity, not per advance"
-    );
+    let reads = c.stats().store_reads;
+    assert_eq!(reads, 2, "one read per entity, not per advance");
+    // First seen after everything unseen: never read.
+    feed(&mut c, &Ev::C(customer("c2", "a2", "bronze", 5.0)));
+    feed(&mut c, &Ev::A(address("a2", "Paris", 5.0)));
+    feed(&mut c, &Ev::S(sale("s9", "c2", "i2", None, 35.0)));
+    let o = only(advance(&mut c, ms(t(35.0), 1)));
+    assert_eq!(o.customer_segment.as_deref(), Some("bronze"));
+    let reads = c.stats().store_reads;
+    assert_eq!(reads, 2, "c2 and a2 came through this core");
     // A version through this copy keeps the cache true.
     feed(&mut c, &Ev::C(customer("c1", "a1", "silver", 40.0)));
     feed(&mut c, &Ev::S(sale("s3", "c1", "i2", None, 45.0)));
@@ -408,6 +415,25 @@ fn an_exclusive_copy_reads_each_entity_once_and_forgets_when_it_stops_being_one(
     feed(&mut c, &Ev::S(sale("s4", "c1", "i2", None, 55.0)));
     let o = only(advance(&mut c, t(56.0)));
     assert_eq!(o.customer_segment.as_deref(), Some("platinum"));
+}
+
+#[test]
+fn a_version_applied_before_unseen_ones_starts_no_entry() {
+    let versions = Arc::new(InMemoryVersionStore::new());
+    let stores = JoinStores {
+        versions: versions.clone(),
+        pending: Arc::new(InMemoryPendingStore::new()),
+    };
+    let mut c = core_with(config(false), stores);
+    c.set_exclusive(true);
+    feed(&mut c, &Ev::A(address("a1", "Berlin", 0.0)));
+    // An earlier owner of another shard wrote a newer version of c1.
+    block_on(versions.put_customers(&[customer("c1", "a1", "gold", 40.0)])).unwrap();
+    c.note_unseen(t(40.0));
+    feed(&mut c, &Ev::C(customer("c1", "a1", "silver", 30.0)));
+    feed(&mut c, &Ev::S(sale("s1", "c1", "i2", None, 45.0)));
+    let o = only(advance(&mut c, t(46.0)));
+    assert_eq!(o.customer_segment.as_deref(), Some("gold"));
 }
 
 #[test]
