@@ -66,9 +66,7 @@ impl ReadAhead {
             });
         }
         let (upto, limit) = (self.upto, self.limit);
-        *reads += wanted.len() as u64;
-        customers.count_misses(wanted.len() as u64);
-        self.read_all(wanted, customers, move |store, id| async move {
+        self.read_all(wanted, customers, reads, move |store, id| async move {
             store
                 .customers_upto(&id, upto, limit)
                 .await
@@ -90,9 +88,7 @@ impl ReadAhead {
                 wanted.push(customer.address_id().to_owned());
             }
         }
-        *reads += wanted.len() as u64;
-        addresses.count_misses(wanted.len() as u64);
-        self.read_all(wanted, addresses, move |store, id| async move {
+        self.read_all(wanted, addresses, reads, move |store, id| async move {
             store
                 .addresses_upto(&id, upto, limit)
                 .await
@@ -102,12 +98,14 @@ impl ReadAhead {
         Ok(counted)
     }
 
-    /// Reads every id (at most `concurrency` at once) and learns the answers;
-    /// on an error, what was read before it is still learnt.
+    /// Reads every id (at most `concurrency` at once), counts each as a
+    /// cache miss and a store read, and learns the answers; on an error, what
+    /// was read before it is still learnt.
     async fn read_all<V, R, F, Fut>(
         &self,
         ids: Vec<String>,
         cache: &mut VersionCache<V>,
+        reads: &mut u64,
         read: F,
     ) -> Result<(), StoreError>
     where
@@ -115,8 +113,10 @@ impl ReadAhead {
         F: Fn(Arc<dyn VersionStore>, String) -> Fut,
         Fut: Future<Output = Result<(String, Vec<R>), StoreError>>,
     {
-        let reads = ids.into_iter().map(|id| read(self.store.clone(), id));
-        let mut results = stream::iter(reads).buffer_unordered(self.concurrency.max(1));
+        *reads += ids.len() as u64;
+        cache.count_misses(ids.len() as u64);
+        let calls = ids.into_iter().map(|id| read(self.store.clone(), id));
+        let mut results = stream::iter(calls).buffer_unordered(self.concurrency.max(1));
         while let Some((id, rows)) = results.try_next().await? {
             let versions = rows.iter().map(V::from).collect();
             cache.learn(&id, Known::from_read(versions, self.limit, self.upto));

@@ -107,6 +107,16 @@ fn core_with(config: JoinConfig, stores: JoinStores) -> JoinCore {
     JoinCore::new(config, stores, ReferenceHandle::new(reference())).unwrap()
 }
 
+/// A core in shared mode and its version store, which "other copies" write to directly.
+fn shared_core() -> (Arc<InMemoryVersionStore>, JoinCore) {
+    let versions = Arc::new(InMemoryVersionStore::new());
+    let stores = JoinStores {
+        versions: versions.clone(),
+        pending: Arc::new(InMemoryPendingStore::new()),
+    };
+    (versions, core_with(config(false), stores))
+}
+
 fn core(exclusive: bool) -> JoinCore {
     core_with(config(exclusive), JoinStores::in_memory())
 }
@@ -355,12 +365,7 @@ fn a_missing_version_arriving_before_the_timeout_completes_the_sale() {
 fn shared_mode_reads_through_before_giving_up() {
     // Another copy writes the customer straight into the store after this
     // core cached its absence.
-    let versions = Arc::new(InMemoryVersionStore::new());
-    let stores = JoinStores {
-        versions: versions.clone(),
-        pending: Arc::new(InMemoryPendingStore::new()),
-    };
-    let mut c = core_with(config(false), stores);
+    let (versions, mut c) = shared_core();
     block_on(versions.put_addresses(&[address("a1", "Berlin", 0.0)])).unwrap();
     feed(&mut c, &Ev::S(sale("s1", "c1", "i1", None, 10.0)));
     assert!(advance(&mut c, ms(t(10.0), 1)).is_empty());
@@ -376,12 +381,7 @@ fn shared_mode_reads_through_before_giving_up() {
 
 #[test]
 fn an_exclusive_copy_reads_each_entity_once_and_forgets_when_it_stops_being_one() {
-    let versions = Arc::new(InMemoryVersionStore::new());
-    let stores = JoinStores {
-        versions: versions.clone(),
-        pending: Arc::new(InMemoryPendingStore::new()),
-    };
-    let mut c = core_with(config(false), stores);
+    let (versions, mut c) = shared_core();
     c.set_exclusive(true);
     // Written before this copy started (by an earlier owner of the shard):
     // found by the first read.
@@ -419,12 +419,7 @@ fn an_exclusive_copy_reads_each_entity_once_and_forgets_when_it_stops_being_one(
 
 #[test]
 fn a_version_applied_before_unseen_ones_starts_no_entry() {
-    let versions = Arc::new(InMemoryVersionStore::new());
-    let stores = JoinStores {
-        versions: versions.clone(),
-        pending: Arc::new(InMemoryPendingStore::new()),
-    };
-    let mut c = core_with(config(false), stores);
+    let (versions, mut c) = shared_core();
     c.set_exclusive(true);
     feed(&mut c, &Ev::A(address("a1", "Berlin", 0.0)));
     // An earlier owner of another shard wrote a newer version of c1.
@@ -458,12 +453,7 @@ fn a_bounded_advance_releases_the_earliest_and_keeps_the_rest() {
 
 #[test]
 fn reads_ahead_are_counted_as_misses_once() {
-    let versions = Arc::new(InMemoryVersionStore::new());
-    let stores = JoinStores {
-        versions: versions.clone(),
-        pending: Arc::new(InMemoryPendingStore::new()),
-    };
-    let mut c = core_with(config(false), stores);
+    let (versions, mut c) = shared_core();
     let mut cs = Vec::new();
     let mut addrs = Vec::new();
     for i in 0..50 {
