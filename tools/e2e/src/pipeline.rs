@@ -2,7 +2,9 @@
 //! uploaded by the producer, and the five services started as real processes.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
@@ -13,7 +15,8 @@ use flowline_testkit::{ServiceProcess, Stack, free_port, unique_name};
 use crate::bins::bin;
 use crate::configs::{self, Names};
 
-/// The consuming services (the producer is run separately, see [`Pipeline::run_producer`]).
+/// The consuming services (the producer is run separately, see [`Pipeline::run_producer`];
+/// a pipeline can also be fed by `flowctl replay`, see [`Pipeline::replay_from`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
     Joiner,
@@ -51,7 +54,8 @@ impl Service {
     }
 }
 
-/// The data set and the environment's shape.
+/// The data set and the environment's shape. For a pipeline fed by replay rather than by
+/// the producer, the data set its raw streams end up holding.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     pub seed: u64,
@@ -75,7 +79,8 @@ impl Default for PipelineOptions {
 }
 
 pub struct Pipeline {
-    pub stack: Stack,
+    /// Shared by the pipelines of one test (see [`Pipeline::beside`]).
+    pub stack: Arc<Stack>,
     pub names: Names,
     pub aws: AwsClients,
     pub options: PipelineOptions,
@@ -121,7 +126,16 @@ async fn run_tool(
 impl Pipeline {
     /// Bootstraps streams, lease and state tables and the bucket under a fresh prefix.
     pub async fn new(options: PipelineOptions) -> anyhow::Result<Pipeline> {
-        let stack = Stack::try_start().await?;
+        Self::on(Arc::new(Stack::try_start().await?), options).await
+    }
+
+    /// A second pipeline with names of its own (streams, tables, bucket, indices) on the
+    /// same stack as `other`, so one can read what the other wrote.
+    pub async fn beside(other: &Pipeline, options: PipelineOptions) -> anyhow::Result<Pipeline> {
+        Self::on(other.stack.clone(), options).await
+    }
+
+    async fn on(stack: Arc<Stack>, options: PipelineOptions) -> anyhow::Result<Pipeline> {
         let aws = stack.aws_clients().await;
         let names = Names {
             prefix: format!("{}-", unique_name("e2e")),
@@ -235,11 +249,84 @@ impl Pipeline {
         &self,
         copies: usize,
     ) -> anyhow::Result<(BTreeMap<Service, Vec<ServiceProcess>>, String)> {
+        self.run_fed(copies, self.run_producer()).await
+    }
+
+    /// [`Pipeline::run`] with another input than the producer: `feed` runs to its end
+    /// (e.g. [`Pipeline::replay_from`]) after the aggregator, indexer and archiver have
+    /// started and before the joiner(s) start, for the same reasons. Returns the services
+    /// and what `feed` returned.
+    pub async fn run_fed<T>(
+        &self,
+        copies: usize,
+        feed: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<(BTreeMap<Service, Vec<ServiceProcess>>, T)> {
         let downstream = [Service::Aggregator, Service::Indexer, Service::Archiver];
         let mut out = self.spawn_copies(&downstream, copies).await?;
-        let scrape = self.run_producer().await?;
+        let fed = feed.await?;
         out.extend(self.spawn_copies(&[Service::Joiner], copies).await?);
-        Ok((out, scrape))
+        Ok((out, fed))
+    }
+
+    /// Feeds this pipeline from `archive`'s raw archive instead of the producer: copies
+    /// `archive`'s reference data (`reference/`, which the joiner loads at its start)
+    /// into this pipeline's bucket, then runs the real `flowctl replay` from `archive`'s
+    /// bucket (`raw/<its streams>/`) into this pipeline's raw streams. Returns the
+    /// replay's `--json` summary.
+    pub async fn replay_from(&self, archive: &Pipeline) -> anyhow::Result<serde_json::Value> {
+        self.copy_reference_from(archive).await?;
+        let mut args: Vec<String> = [
+            "replay",
+            "--bucket",
+            &archive.names.bucket(),
+            "--position",
+            &self
+                .dir
+                .path()
+                .join("replay.position.json")
+                .to_string_lossy(),
+            "--no-progress",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for s in crate::raw::RAW_STREAMS {
+            args.push("--source".into());
+            args.push(format!("{s}={}", archive.names.stream(s)));
+            args.push("--target".into());
+            args.push(format!("{s}={}", self.names.stream(s)));
+        }
+        let out = run_tool(&self.stack, bin("flowctl")?, &args, &[]).await?;
+        // stdout (the one-line summary) comes before stderr in `out`.
+        out.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v.get("outcome").is_some())
+            .with_context(|| format!("no JSON summary in the output of flowctl replay:\n{out}"))
+    }
+
+    /// Copies every object under `reference/` of `other`'s bucket into this one's.
+    async fn copy_reference_from(&self, other: &Pipeline) -> anyhow::Result<()> {
+        let objects = crate::observed::objects(other, "reference/").await?;
+        if objects.is_empty() {
+            bail!(
+                "no reference data in s3://{}/reference/",
+                other.names.bucket()
+            );
+        }
+        let bucket = self.names.bucket();
+        for (key, body) in objects {
+            self.aws
+                .s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body.into())
+                .send()
+                .await
+                .with_context(|| format!("copying {key} to s3://{bucket}"))?;
+        }
+        Ok(())
     }
 
     fn producer_env(&self) -> Vec<(String, String)> {

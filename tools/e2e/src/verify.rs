@@ -389,3 +389,198 @@ pub fn summary(d: &[String], n: usize) -> String {
     }
     s
 }
+
+/// Fields of a window metric document that depend on when its orders reached the
+/// aggregator, not on the input: the indexer's stamp, and `revision` (DESIGN.md: it grows
+/// with each late update, so it counts how the updates happened to be batched; only the
+/// final values are results, as in [`check_metric_docs`]).
+const METRIC_PROCESSING_FIELDS: [&str; 2] = ["indexed_at", "revision"];
+
+/// The documents under `alias` by `_id`: the daily index's suffix (after the alias) and
+/// the `_source`, less `ignored` fields.
+fn by_id(
+    what: &str,
+    docs: Vec<Doc>,
+    alias: &str,
+    ignored: &[&str],
+    d: &mut Vec<String>,
+) -> BTreeMap<String, (String, Value)> {
+    let mut out = BTreeMap::new();
+    for doc in docs {
+        let suffix = doc
+            .index
+            .strip_prefix(alias)
+            .unwrap_or(&doc.index)
+            .to_string();
+        let mut source = doc.source;
+        if let Some(obj) = source.as_object_mut() {
+            for f in ignored {
+                obj.remove(*f);
+            }
+        }
+        if out.insert(doc.id.clone(), (suffix, source)).is_some() {
+            d.push(format!("{what} {}: more than one document", doc.id));
+        }
+    }
+    out
+}
+
+/// Differences between two runs' documents of one kind (`what`), under their aliases:
+/// the same `_id`s, each in the same daily index (`<alias>-YYYY.MM.DD`) with the same
+/// `_source` (compared as JSON, exactly) less `ignored` fields.
+fn compare_documents(
+    what: &str,
+    (alias_a, docs_a): (&str, Vec<Doc>),
+    (alias_b, docs_b): (&str, Vec<Doc>),
+    ignored: &[&str],
+    d: &mut Vec<String>,
+) {
+    let docs_a = by_id(&format!("first run's {what}"), docs_a, alias_a, ignored, d);
+    let docs_b = by_id(&format!("second run's {what}"), docs_b, alias_b, ignored, d);
+    let show = |v: Option<&Value>| v.map_or("absent".to_string(), Value::to_string);
+    for (id, (index_a, source_a)) in &docs_a {
+        let Some((index_b, source_b)) = docs_b.get(id) else {
+            d.push(format!("{what} {id}: missing from the second run"));
+            continue;
+        };
+        if index_a != index_b {
+            d.push(format!(
+                "{what} {id}: in {alias_a}{index_a} but in {alias_b}{index_b}"
+            ));
+        }
+        if source_a == source_b {
+            continue;
+        }
+        let diff: Vec<String> = match (source_a.as_object(), source_b.as_object()) {
+            (Some(oa), Some(ob)) => oa
+                .keys()
+                .chain(ob.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|f| oa.get(*f) != ob.get(*f))
+                .map(|f| format!("{f}: first {}, second {}", show(oa.get(f)), show(ob.get(f))))
+                .collect(),
+            _ => vec![format!("first {source_a}, second {source_b}")],
+        };
+        d.push(format!("{what} {id}: {}", diff.join("; ")));
+    }
+    for id in docs_b.keys() {
+        if !docs_a.contains_key(id) {
+            d.push(format!("{what} {id}: only in the second run"));
+        }
+    }
+}
+
+/// Every difference between the OpenSearch documents of two pipelines (e.g. an original
+/// run and its replay): the same `_id`s in the `orders` and `order-metrics` indices, each
+/// in the same daily index and with the same fields and values, except the fields that
+/// record when or how a document was processed ([`INDEXER_FIELDS`] and, for metrics,
+/// [`METRIC_PROCESSING_FIELDS`]). Values are compared as JSON, exactly.
+pub async fn document_differences(a: &Pipeline, b: &Pipeline) -> anyhow::Result<Vec<String>> {
+    let mut d = Vec::new();
+    let sets = [
+        (
+            "order",
+            a.names.orders_index(),
+            b.names.orders_index(),
+            &INDEXER_FIELDS[..],
+        ),
+        (
+            "metric",
+            a.names.metrics_index(),
+            b.names.metrics_index(),
+            &METRIC_PROCESSING_FIELDS[..],
+        ),
+    ];
+    for (what, alias_a, alias_b, ignored) in sets {
+        let docs_a = observed::documents(&a.opensearch_url(), &alias_a).await?;
+        let docs_b = observed::documents(&b.opensearch_url(), &alias_b).await?;
+        compare_documents(
+            what,
+            (&alias_a, docs_a),
+            (&alias_b, docs_b),
+            ignored,
+            &mut d,
+        );
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn doc(id: &str, index: &str, source: Value) -> Doc {
+        Doc {
+            id: id.into(),
+            index: index.into(),
+            source,
+        }
+    }
+
+    #[test]
+    fn two_runs_documents_differ_in_ids_index_and_fields_but_not_ignored_ones() {
+        let a = vec![
+            doc(
+                "x",
+                "a-orders-2026.01.01",
+                json!({"v": 1, "indexed_at": "t1"}),
+            ),
+            doc(
+                "y",
+                "a-orders-2026.01.01",
+                json!({"v": 2, "indexed_at": "t1"}),
+            ),
+            doc("z", "a-orders-2026.01.01", json!({"v": 3})),
+        ];
+        let same = vec![
+            doc(
+                "x",
+                "b-orders-2026.01.01",
+                json!({"v": 1, "indexed_at": "t2"}),
+            ),
+            doc(
+                "y",
+                "b-orders-2026.01.01",
+                json!({"indexed_at": "t3", "v": 2}),
+            ),
+            doc("z", "b-orders-2026.01.01", json!({"v": 3})),
+        ];
+        let mut d = Vec::new();
+        let ignored = ["indexed_at"];
+        compare_documents(
+            "order",
+            ("a-orders", a.clone()),
+            ("b-orders", same),
+            &ignored,
+            &mut d,
+        );
+        assert!(d.is_empty(), "{d:?}");
+
+        let other = vec![
+            doc("x", "b-orders-2026.01.02", json!({"v": 1})),
+            doc("y", "b-orders-2026.01.01", json!({"v": 2.0, "extra": null})),
+            doc("w", "b-orders-2026.01.01", json!({"v": 3})),
+            doc("w", "b-orders-2026.01.01", json!({"v": 3})),
+        ];
+        compare_documents(
+            "order",
+            ("a-orders", a),
+            ("b-orders", other),
+            &ignored,
+            &mut d,
+        );
+        assert_eq!(
+            d,
+            [
+                "second run's order w: more than one document",
+                "order x: in a-orders-2026.01.01 but in b-orders-2026.01.02",
+                "order y: extra: first absent, second null; v: first 2, second 2.0",
+                "order z: missing from the second run",
+                "order w: only in the second run",
+            ]
+        );
+    }
+}
