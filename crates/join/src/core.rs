@@ -120,6 +120,8 @@ pub struct JoinCore {
     buf_pending: Vec<(SaleKey, PendingSale)>,
     partitions: Partitions,
     unconfirmed: Vec<PendingKey>,
+    /// Taken by `take_emitted`, not yet confirmed.
+    in_flight: usize,
     scratch_due: Vec<(SaleKey, PendingSale)>,
     scratch_decisions: Vec<Decision>,
     store_reads: u64,
@@ -161,6 +163,7 @@ impl JoinCore {
             buf_pending: Vec::new(),
             partitions: Partitions::default(),
             unconfirmed: Vec::new(),
+            in_flight: 0,
             scratch_due: Vec::new(),
             scratch_decisions: Vec::new(),
             store_reads: 0,
@@ -407,6 +410,24 @@ impl JoinCore {
         Ok(())
     }
 
+    /// The keys of the orders emitted since the last call, for a caller that
+    /// confirms each write separately once acknowledged ([`Self::confirm`]),
+    /// instead of all at once ([`Self::confirm_emitted`]).
+    pub fn take_emitted(&mut self) -> Vec<PendingKey> {
+        self.in_flight += self.unconfirmed.len();
+        std::mem::take(&mut self.unconfirmed)
+    }
+
+    /// Removes these orders (from [`Self::take_emitted`]) from the pending
+    /// store. Call only after all of them were acknowledged downstream.
+    pub async fn confirm(&mut self, keys: &[PendingKey]) -> Result<()> {
+        if !keys.is_empty() {
+            self.pending_store.remove_pending(keys).await?;
+        }
+        self.in_flight = self.in_flight.saturating_sub(keys.len());
+        Ok(())
+    }
+
     /// After taking a sales shard's lease: holds its stored pending sales.
     /// Returns how many were loaded.
     pub async fn restore_shard(&mut self, stream: &str, shard_id: &str) -> Result<usize> {
@@ -448,7 +469,7 @@ impl JoinCore {
         JoinStats {
             pending: self.pending.len() + self.buf_pending.len(),
             waiting: self.waiting.len(),
-            unconfirmed: self.unconfirmed.len(),
+            unconfirmed: self.unconfirmed.len() + self.in_flight,
             cache_hits: ch + ah,
             cache_misses: cm + am,
             cached_entities: self.customers.len() + self.addresses.len(),

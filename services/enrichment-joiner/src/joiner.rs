@@ -7,8 +7,9 @@
 //!    dead letters are acknowledged: its state is durable after step 1; its watermark is
 //!    published by step 2, so a checkpoint never runs ahead of the published watermark);
 //! 4. read every copy's published watermarks, take the global join watermark;
-//! 5. advance the core, write the orders, and once all are acknowledged delete them from
-//!    the pending store (`confirm_emitted`).
+//! 5. advance the core and hand the orders to the output producer; once a release's
+//!    orders are all acknowledged (the loop goes on meanwhile, see `in_flight.rs`), delete
+//!    their sales from the pending store (`JoinCore::confirm`).
 //!
 //! A sale is thus either in the pending store or acknowledged downstream at every moment:
 //! a crash loses nothing, and re-emitted orders are identical (deterministic fields).
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use flowline_join::{JoinCore, JoinError, JoinMetrics};
 use flowline_kinesis::consumer::Checkpoint;
 use flowline_kinesis::producer::{AckSet, PendingAck, Producer, Record};
@@ -28,6 +30,7 @@ use flowline_watermark::{
 use tokio::sync::mpsc;
 
 use crate::config::{Emit, Streams};
+use crate::in_flight::{InFlight, Written};
 use crate::metrics::Metrics;
 use crate::processor::{Fail, Msg};
 use crate::state::{Published, StateTable};
@@ -37,6 +40,8 @@ pub const STAGE: &str = "enrichment-joiner";
 const ATTEMPTS: u32 = 8;
 /// Batches per shard that may wait for their dead letters' acknowledgement.
 const CHECKPOINT_QUEUE: usize = 64;
+/// Releases whose orders may await their acknowledgements at once.
+const WRITES_IN_FLIGHT: usize = 8;
 
 /// Repeats a join-core call on retriable errors with a growing pause.
 macro_rules! retry {
@@ -103,6 +108,7 @@ pub struct Joiner {
 
 struct Run {
     j: Joiner,
+    in_flight: InFlight,
     owned: HashMap<ShardKey, Owned>,
     join_watermark: Monotonic,
     open_shards: Vec<ShardKey>,
@@ -113,6 +119,7 @@ impl Joiner {
     pub async fn run(self, mut rx: mpsc::Receiver<Msg>) -> anyhow::Result<()> {
         let mut run = Run {
             j: self,
+            in_flight: InFlight::new(WRITES_IN_FLIGHT),
             owned: HashMap::new(),
             join_watermark: Monotonic::new(None),
             open_shards: Vec::new(),
@@ -128,9 +135,15 @@ impl Joiner {
                     None => break,
                 },
                 _ = tick.tick() => run.round().await?,
+                Some(written) = run.in_flight.next(), if !run.in_flight.is_empty() => {
+                    run.confirm(written).await?
+                }
                 // A backlog larger than one release: go on between incoming batches.
                 _ = std::future::ready(()), if run.j.core.has_due() => run.release().await?,
             }
+        }
+        while let Some(written) = run.in_flight.next().await {
+            run.confirm(written).await?;
         }
         Ok(())
     }
@@ -514,14 +527,13 @@ impl Run {
         Ok(())
     }
 
-    /// Advances the core (at most `emit.max_release` sales), writes the orders and, once
-    /// all are acknowledged, removes them from the pending store.
+    /// Advances the core (at most `emit.max_release` sales) and hands the orders to the
+    /// output.
     async fn advance(&mut self, w: Timestamp) -> anyhow::Result<()> {
         let max = self.j.emit.max_release;
         let orders = retry!("joining", self.j.core.advance_bounded(w, max))?;
         if !orders.is_empty() {
             self.emit(orders).await?;
-            retry!("confirming emitted orders", self.j.core.confirm_emitted())?;
         }
         Ok(())
     }
@@ -548,8 +560,14 @@ impl Run {
         listed && !others && !unpublished
     }
 
-    /// Writes the orders (partition key `order_id`) and waits for every acknowledgement.
+    /// Writes the orders (partition key `order_id`) as one write in flight; first waits for
+    /// the oldest write while as many as allowed are outstanding.
     async fn emit(&mut self, orders: Vec<flowline_model::EnrichedOrder>) -> anyhow::Result<()> {
+        while self.in_flight.is_full() {
+            if let Some(written) = self.in_flight.next().await {
+                self.confirm(written).await?;
+            }
+        }
         let mut acks = AckSet::new();
         let (mut complete, mut partial) = (0u64, 0u64);
         for order in &orders {
@@ -566,11 +584,22 @@ impl Run {
                     .await?,
             );
         }
-        self.j.output.flush().await?;
-        acks.wait().await?;
+        let keys = self.j.core.take_emitted();
+        self.in_flight.push(acks, keys, complete, partial);
+        Ok(())
+    }
+
+    /// A write's orders are all acknowledged: their sales leave the pending store.
+    async fn confirm(&mut self, written: Written) -> anyhow::Result<()> {
+        written.result.context("writing enriched orders")?;
+        retry!(
+            "confirming emitted orders",
+            self.j.core.confirm(&written.keys)
+        )?;
         let out = &self.j.metrics.orders_out;
-        out.with_label_values(&["complete"]).inc_by(complete);
-        out.with_label_values(&["partial"]).inc_by(partial);
+        out.with_label_values(&["complete"])
+            .inc_by(written.complete);
+        out.with_label_values(&["partial"]).inc_by(written.partial);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! `joiner::Joiner::run`); `main.rs` wires them into the service.
 
 pub mod config;
+pub mod in_flight;
 pub mod joiner;
 pub mod metrics;
 pub mod processor;

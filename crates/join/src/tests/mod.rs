@@ -660,10 +660,15 @@ fn pending_sales_survive_a_restart_and_leave_once_confirmed() {
     block_on(c.confirm_emitted()).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(block_on(c.restore_shard("sales", "shard-1")).unwrap(), 1);
-    // Redelivered record: held once, emitted once.
+    // Redelivered record: held once, emitted once; confirmed per write.
     block_on(c.add_sale(sale("s2", "c1", "i1", None, 11.0), src("shard-1", 2))).unwrap();
     assert_eq!(only(advance(&mut c, t(30.0))).order_id, "s2");
-    block_on(c.confirm_emitted()).unwrap();
+    let keys = c.take_emitted();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(c.stats().unconfirmed, 1, "in flight until confirmed");
+    assert_eq!(pending.len(), 1);
+    block_on(c.confirm(&keys)).unwrap();
+    assert_eq!(c.stats().unconfirmed, 0);
     assert!(pending.is_empty());
 }
 
