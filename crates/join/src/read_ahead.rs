@@ -18,7 +18,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::cache::{Known, VersionCache};
 use crate::error::StoreError;
-use crate::held::SaleKey;
 use crate::store::{PendingSale, VersionStore};
 use crate::views::{AddressView, CustomerView, Versioned};
 
@@ -42,7 +41,7 @@ impl ReadAhead {
     /// misses, and adds the number of store reads to `reads`.
     pub(crate) async fn run(
         &self,
-        sales: &[(SaleKey, PendingSale)],
+        sales: &[&PendingSale],
         customers: &mut VersionCache<CustomerView>,
         addresses: &mut VersionCache<AddressView>,
         reads: &mut u64,
@@ -50,7 +49,7 @@ impl ReadAhead {
         let mut counted: Vec<Counted> = Vec::with_capacity(sales.len());
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
-        for (_, p) in sales {
+        for p in sales {
             // Only the first lookup of an id is a miss: the rest would
             // have hit after its read, had the sales been decided in turn.
             let miss = customers
@@ -76,7 +75,7 @@ impl ReadAhead {
 
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
-        for ((_, p), c) in sales.iter().zip(counted.iter_mut()) {
+        for (p, c) in sales.iter().zip(counted.iter_mut()) {
             let t = p.sale.event_time;
             let Some(Some(customer)) = customers.peek(&p.sale.customer_id, t) else {
                 continue;
