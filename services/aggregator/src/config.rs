@@ -39,7 +39,7 @@ impl Default for Config {
                 initial_position: flowline_kinesis::consumer::InitialPosition::TrimHorizon,
                 ..Default::default()
             },
-            kinesis: ProducerConfig::default(),
+            kinesis: ProducerConfig::pipeline_stage(),
             output: Output::default(),
             windows: WindowConfig::default(),
             watermarks: WatermarkConfig::default(),

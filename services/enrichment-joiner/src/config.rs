@@ -51,7 +51,7 @@ impl Default for Config {
             streams,
             output: Output::default(),
             dead_letters: DeadLettersSection::default(),
-            kinesis: ProducerConfig::default(),
+            kinesis: ProducerConfig::pipeline_stage(),
             state: State::default(),
             join: JoinConfig::default(),
             watermark: WatermarkConfig::default(),

@@ -59,6 +59,20 @@ pub struct ProducerConfig {
     pub shard_map_refresh_interval: Duration,
 }
 
+impl ProducerConfig {
+    /// For a pipeline stage writing what it derived from a stream it checkpoints (the
+    /// joiner's orders, the aggregator's metrics): a record is retried for 10 minutes, not
+    /// 30 s. Giving up would only restart the stage from its checkpoint and send the same
+    /// records into the same overloaded stream again; waiting holds the stage instead (its
+    /// bounded buffers stop its reading), as a Flink Kinesis sink does.
+    pub fn pipeline_stage() -> Self {
+        Self {
+            record_ttl: Duration::from_secs(600),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for ProducerConfig {
     fn default() -> Self {
         Self {
