@@ -30,7 +30,10 @@ pub use events::{Address, Customer, Event, MAX_QUANTITY, Sale, StreamKind};
 pub use fields::{FieldSpec, FieldType, Fields};
 pub use mask::{email_sha256, round_coord};
 pub use metric::{Dimension, UNKNOWN_KEY, WindowMetric, metric_id};
-pub use money::{DiscountPct, MAX_CENTS, Money, OrderAmounts, average, order_amounts, round_div};
+pub use money::{
+    DiscountPct, MAX_CENTS, Money, OrderAmounts, average, order_amounts, round_div,
+    write_hundredths,
+};
 pub use parse::{
     DEFAULT_MAX_RECORD_BYTES, ParseConfig, Record, parse, parse_address, parse_customer,
     parse_item, parse_promo, parse_sale,

@@ -203,6 +203,13 @@ pub fn round_div(num: i128, den: i128) -> i128 {
     }
 }
 
+/// Appends `v` hundredths as the decimal text `Serialize` writes for money (`trim`
+/// false: always two decimals) or for a percentage or quantity (`trim`: no trailing zero
+/// decimals, nor the point). For writers that build JSON by hand (the rebuild's output).
+pub fn write_hundredths(out: &mut Vec<u8>, v: i64, trim: bool) {
+    out.extend_from_slice(NumBuf::new().hundredths(v, trim).as_bytes());
+}
+
 /// Writes an integer number of hundredths as a decimal into a stack buffer.
 struct NumBuf([u8; 32]);
 

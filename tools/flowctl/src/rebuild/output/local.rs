@@ -5,12 +5,14 @@
 //! interrupted one, or one with another `--chunk-rows`), so the directory holds exactly one
 //! copy of every result.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use flowline_model::{DeadLetter, EnrichedOrder, WindowMetric};
 
+use super::order_json::write_order;
 use super::{Chunked, Written, error_partition, group, metric_partition, order_partition};
 use crate::rebuild::args::FileFormat;
 
@@ -44,8 +46,11 @@ pub struct LocalOutput {
     written: Written,
 }
 
-/// One dataset's current chunk. JSON Lines are serialised as records arrive (a chunk then
-/// costs its bytes, not its structs); Parquet needs the records of a file together.
+/// One dataset's current chunk. JSON Lines are serialised as records arrive, into a buffer
+/// per partition that is appended to the chunk's temporary file whenever it fills (a chunk
+/// then costs a bounded buffer per partition, neither its structs nor all its bytes; files
+/// are open only while written, however many partitions a chunk spans); Parquet needs the
+/// records of a file together.
 enum Rows<T> {
     Jsonl(JsonlChunk),
     Parquet(Chunked<T>),
@@ -55,24 +60,103 @@ enum Rows<T> {
 struct JsonlChunk {
     seq: u32,
     rows: usize,
-    parts: BTreeMap<String, Vec<u8>>,
-    /// The last partition computed: records come nearly in time order.
-    last: Option<(i64, String)>,
+    /// Partition path → its file of this chunk.
+    parts: HashMap<String, usize>,
+    files: Vec<PartFile>,
+    /// The last partition computed (hour, index into `files`): records come nearly in
+    /// time order.
+    last: Option<(i64, usize)>,
+    /// Buffers of closed files, reused: a fresh one per file would grow anew each chunk,
+    /// page faults and copies included.
+    spare: Vec<Vec<u8>>,
+    /// One record's serialisation, reused.
+    line: Vec<u8>,
 }
 
+/// A chunk's file of one partition: written under its temporary name, renamed when done.
+struct PartFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Whether `tmp` was created (by the first spill) in this run.
+    created: bool,
+}
+
+/// Bytes a partition's buffer holds before they are appended to its file.
+const SPILL: usize = 256 * 1024;
+
 impl JsonlChunk {
-    fn buffer(&mut self, hour: i64, part: impl FnOnce() -> String) -> &mut Vec<u8> {
-        let key = match &self.last {
-            Some((h, p)) if *h == hour => p.clone(),
+    /// The index in `files` of the partition `part()` (computed only when `hour` is not the
+    /// last one).
+    fn file(
+        &mut self,
+        root: &Path,
+        d: Dataset,
+        hour: i64,
+        part: impl FnOnce() -> String,
+    ) -> anyhow::Result<usize> {
+        let i = match self.last {
+            Some((h, i)) if h == hour && hour != i64::MIN => i,
             _ => {
                 let p = part();
-                self.last = Some((hour, p.clone()));
-                p
+                let i = match self.parts.get(&p) {
+                    Some(&i) => i,
+                    None => {
+                        let path = root.join(format!("{}/{p}/part-{:06}.jsonl", d.dir(), self.seq));
+                        let buf = self.spare.pop().unwrap_or_default();
+                        self.files.push(PartFile::new(path, buf)?);
+                        self.parts.insert(p, self.files.len() - 1);
+                        self.files.len() - 1
+                    }
+                };
+                self.last = Some((hour, i));
+                i
             }
         };
-        self.parts
-            .entry(key)
-            .or_insert_with(|| Vec::with_capacity(1 << 20))
+        Ok(i)
+    }
+}
+
+impl PartFile {
+    fn new(path: PathBuf, buf: Vec<u8>) -> anyhow::Result<PartFile> {
+        let parent = path.parent().context("output path has a parent")?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("part");
+        let tmp = parent.join(format!(".{name}.tmp"));
+        Ok(PartFile {
+            tmp,
+            path,
+            buf,
+            created: false,
+        })
+    }
+
+    /// Appends the buffer to the temporary file (created, or emptied, on the first call).
+    fn spill(&mut self) -> anyhow::Result<()> {
+        if !self.created {
+            let parent = self.tmp.parent().context("output path has a parent")?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(self.created)
+            .truncate(!self.created)
+            .open(&self.tmp)
+            .with_context(|| format!("writing {}", self.tmp.display()))?;
+        file.write_all(&self.buf)
+            .with_context(|| format!("writing {}", self.tmp.display()))?;
+        self.created = true;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is buffered and renames the file into place; returns the buffer.
+    fn finish(mut self) -> anyhow::Result<Vec<u8>> {
+        self.spill()?;
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("renaming to {}", self.path.display()))?;
+        Ok(self.buf)
     }
 }
 
@@ -113,7 +197,15 @@ impl LocalOutput {
             Rows::Jsonl(_) => {
                 for o in &orders {
                     let hour = o.event_time.millis().div_euclid(HOUR_MS);
-                    self.push_jsonl(Dataset::Orders, hour, || order_partition(o), o)?;
+                    self.push_jsonl(
+                        Dataset::Orders,
+                        hour,
+                        || order_partition(o),
+                        |b| {
+                            write_order(b, o);
+                            Ok(())
+                        },
+                    )?;
                 }
             }
             Rows::Parquet(c) => {
@@ -131,7 +223,12 @@ impl LocalOutput {
             Rows::Jsonl(_) => {
                 for m in &metrics {
                     let hour = m.window_start.millis().div_euclid(HOUR_MS);
-                    self.push_jsonl(Dataset::Metrics, hour, || metric_partition(m), m)?;
+                    self.push_jsonl(
+                        Dataset::Metrics,
+                        hour,
+                        || metric_partition(m),
+                        |b| serde_json::to_writer(b, m),
+                    )?;
                 }
             }
             Rows::Parquet(c) => {
@@ -150,7 +247,7 @@ impl LocalOutput {
             Dataset::Errors,
             i64::MIN,
             || error_partition(&letter),
-            &letter,
+            |b| serde_json::to_writer(b, &letter),
         )
     }
 
@@ -173,37 +270,39 @@ impl LocalOutput {
 
     fn chunk(&mut self, d: Dataset) -> Option<&mut JsonlChunk> {
         match d {
-            Dataset::Orders => match &mut self.orders {
-                Rows::Jsonl(c) => Some(c),
-                Rows::Parquet(_) => None,
-            },
-            Dataset::Metrics => match &mut self.metrics {
-                Rows::Jsonl(c) => Some(c),
-                Rows::Parquet(_) => None,
-            },
-            Dataset::Errors => match &mut self.errors {
-                Rows::Jsonl(c) => Some(c),
-                Rows::Parquet(_) => None,
-            },
+            Dataset::Orders => jsonl(&mut self.orders),
+            Dataset::Metrics => jsonl(&mut self.metrics),
+            Dataset::Errors => jsonl(&mut self.errors),
         }
     }
 
-    fn push_jsonl<T: serde::Serialize>(
+    /// Appends one record, serialised by `write`, to the file of its partition.
+    fn push_jsonl(
         &mut self,
         d: Dataset,
         hour: i64,
         part: impl FnOnce() -> String,
-        record: &T,
+        write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
     ) -> anyhow::Result<()> {
         let rows = self.rows;
-        let chunk = self.chunk(d).context("a JSON Lines dataset")?;
-        let buf = if hour == i64::MIN {
-            chunk.parts.entry(part()).or_default()
-        } else {
-            chunk.buffer(hour, part)
-        };
-        serde_json::to_writer(&mut *buf, record)?;
-        buf.push(b'\n');
+        let chunk = match d {
+            Dataset::Orders => jsonl(&mut self.orders),
+            Dataset::Metrics => jsonl(&mut self.metrics),
+            Dataset::Errors => jsonl(&mut self.errors),
+        }
+        .context("a JSON Lines dataset")?;
+        // Serialised into a small buffer that stays in cache, then copied once.
+        let mut line = std::mem::take(&mut chunk.line);
+        line.clear();
+        write(&mut line)?;
+        line.push(b'\n');
+        let i = chunk.file(&self.dir, d, hour, part)?;
+        let file = &mut chunk.files[i];
+        file.buf.extend_from_slice(&line);
+        chunk.line = line;
+        if file.buf.len() >= SPILL {
+            file.spill()?;
+        }
         chunk.rows += 1;
         if chunk.rows >= rows {
             self.flush_jsonl(d)?;
@@ -211,7 +310,7 @@ impl LocalOutput {
         Ok(())
     }
 
-    /// Writes the current JSON Lines chunk of `d` (one file per partition).
+    /// Closes the current JSON Lines chunk of `d` (one file per partition).
     fn flush_jsonl(&mut self, d: Dataset) -> anyhow::Result<()> {
         let Some(chunk) = self.chunk(d) else {
             return Ok(());
@@ -219,16 +318,17 @@ impl LocalOutput {
         if chunk.rows == 0 {
             return Ok(());
         }
-        let seq = chunk.seq;
         chunk.seq += 1;
         chunk.rows = 0;
-        let parts = std::mem::take(&mut chunk.parts);
-        for (part, body) in parts {
-            let path = self
-                .dir
-                .join(format!("{}/{part}/part-{seq:06}.jsonl", d.dir()));
-            self.put(&path, &body)?;
+        chunk.parts.clear();
+        chunk.last = None;
+        let files = std::mem::take(&mut chunk.files);
+        let n = files.len() as u64;
+        for f in files {
+            let buf = f.finish()?;
+            chunk.spare.push(buf);
         }
+        self.written.files += n;
         Ok(())
     }
 
@@ -266,6 +366,13 @@ impl LocalOutput {
         std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
         self.written.files += 1;
         Ok(())
+    }
+}
+
+fn jsonl<T>(rows: &mut Rows<T>) -> Option<&mut JsonlChunk> {
+    match rows {
+        Rows::Jsonl(c) => Some(c),
+        Rows::Parquet(_) => None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! a rerun writes the same names with the same contents.
 
 mod local;
+mod order_json;
 mod remote;
 
 use std::collections::BTreeMap;
