@@ -169,9 +169,6 @@ impl Run {
                     Some(p) => self.j.tracker.adopt(&p.entry),
                     None => self.j.tracker.add_shard(shard.clone(), &parents),
                 }
-                if kind != flowline_model::StreamKind::Sales {
-                    self.note_unseen(&published);
-                }
                 if kind == flowline_model::StreamKind::Sales {
                     // A child shard starts only after its parents ended; sales of a parent
                     // still pending then belong to nobody else, so the child takes them on
@@ -183,6 +180,8 @@ impl Run {
                         )?;
                         tracing::info!(shard = %shard_id, pending = n, "pending sales restored");
                     }
+                } else {
+                    self.note_unseen(&published);
                 }
                 let fail = self.j.fail.clone();
                 self.owned.insert(
