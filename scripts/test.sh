@@ -21,7 +21,13 @@ export FLOWLINE_TEST_REUSE_STACK=1
 export STACK_HOME="$PWD/.stack"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  # The end-to-end tests run five services each against the one Kinesis emulator (a single
+  # Node.js thread); beside them the Kinesis library's fault and pacing tests starve (calls
+  # past their timeouts are retried and land twice). So they run after everything else.
+  rc=0
+  cargo nextest run --workspace --no-fail-fast -E 'not package(flowline-e2e)' "$@" || rc=$?
+  cargo nextest run -p flowline-e2e --no-fail-fast "$@" || rc=$?
+  [ $rc -eq 0 ] || exit $rc
   cargo test --workspace --doc --quiet
 else
   cargo test --workspace --no-fail-fast "$@"
