@@ -70,7 +70,7 @@ impl ConsumerMetrics {
                 GaugeVec::new(
                     Opts::new(
                         "flowline_kinesis_consumer_behind_latest_seconds",
-                        "MillisBehindLatest of the last read, in seconds, per held shard.",
+                        "How far the processor is behind the tip of the shard, in seconds, per held shard: MillisBehindLatest of the read it last got, plus the time that read waited for it (growing while the processor is too slow to take the next).",
                     ),
                     &["stream", "shard"],
                 )

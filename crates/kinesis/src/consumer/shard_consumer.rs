@@ -178,6 +178,7 @@ async fn deliver(
     checkpointer: &Checkpointer,
 ) {
     let stream = lease.stream.as_str();
+    let behind = batch.behind_latest();
     let mut records = Vec::with_capacity(batch.records.len());
     let mut bytes = 0u64;
     let mut skipped = Skipped::default();
@@ -211,11 +212,11 @@ async fn deliver(
         .records_read
         .with_label_values(&[stream])
         .inc_by(records.len() as u64);
-    if let Some(ms) = batch.millis_behind_latest {
+    if let Some(behind) = behind {
         ctx.metrics
             .behind_latest
             .with_label_values(&[stream, &lease.shard_id])
-            .set(ms as f64 / 1000.0);
+            .set(behind.as_secs_f64());
     }
     let caught_up = records.is_empty() && batch.millis_behind_latest == Some(0);
     ctx.status.update_shard(&lease.key, |s| {

@@ -11,7 +11,7 @@ use aws_sdk_kinesis::types::{ConsumerStatus, StartingPosition, SubscribeToShardE
 use tokio::sync::mpsc;
 
 use super::polling::log_read_error;
-use super::{Backoff, RawBatch, StartPosition};
+use super::{Backoff, RawBatch, StartPosition, send_batch};
 use crate::consumer::metrics::ConsumerMetrics;
 use crate::consumer::sdk_error::{code, display_chain, kinesis_error};
 use crate::error::{ApiError, FailureReason};
@@ -81,6 +81,10 @@ impl FanoutReader {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
         let mut position = start;
         let mut last_closed_check = tokio::time::Instant::now();
+        let lag = self
+            .metrics
+            .behind_latest
+            .with_label_values(&[&self.stream, &self.shard_id]);
         loop {
             let mut starting = StartingPosition::builder()
                 .r#type(position.iterator_type())
@@ -163,12 +167,9 @@ impl FanoutReader {
                         }
                         // Not gated on MillisBehindLatest: kinesis-mock reports a closed shard as behind.
                         let idle = ev.records.is_empty();
-                        let batch = RawBatch {
-                            records: ev.records,
-                            millis_behind_latest: Some(ev.millis_behind_latest),
-                            shard_end,
-                        };
-                        if tx.send(batch).await.is_err() || shard_end {
+                        let batch =
+                            RawBatch::new(ev.records, Some(ev.millis_behind_latest), shard_end);
+                        if !send_batch(&tx, batch, &lag).await || shard_end {
                             return;
                         }
                         caught_up = idle;
@@ -223,11 +224,7 @@ impl FanoutReader {
         }
         tracing::info!(stream = %self.stream, shard = %self.shard_id,
             "closed shard fully read (end not announced by the subscription)");
-        let end = RawBatch {
-            records: Vec::new(),
-            millis_behind_latest: Some(0),
-            shard_end: true,
-        };
+        let end = RawBatch::new(Vec::new(), Some(0), true);
         let _ = tx.send(end).await;
         true
     }

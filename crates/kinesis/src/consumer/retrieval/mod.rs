@@ -4,6 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use aws_smithy_types::retry::RetryConfig;
@@ -54,6 +57,66 @@ pub(crate) struct RawBatch {
     pub millis_behind_latest: Option<i64>,
     /// The shard is closed and every record was returned.
     pub shard_end: bool,
+    /// When the call returned: the batch's `millis_behind_latest` is as of then.
+    pub fetched_at: Instant,
+}
+
+impl RawBatch {
+    pub fn new(records: Vec<Record>, millis_behind_latest: Option<i64>, shard_end: bool) -> Self {
+        Self {
+            records,
+            millis_behind_latest,
+            shard_end,
+            fetched_at: Instant::now(),
+        }
+    }
+
+    /// How far behind the tip of the shard the processor is once it has this batch:
+    /// `MillisBehindLatest` as of the read, plus, for a batch with records, the time since
+    /// (a busy stream went on meanwhile). An empty batch at the tip means caught up.
+    pub fn behind_latest(&self) -> Option<Duration> {
+        let at_read = Duration::from_millis(u64::try_from(self.millis_behind_latest?).unwrap_or(0));
+        if self.records.is_empty() {
+            Some(at_read)
+        } else {
+            Some(at_read + self.fetched_at.elapsed())
+        }
+    }
+}
+
+/// How often a reader blocked on a full queue refreshes its shard's lag gauge.
+const BLOCKED_LAG_REFRESH: Duration = Duration::from_secs(1);
+
+/// Hands a batch to the shard's processor; false once the processor is gone. While the
+/// queue is full (the processor is slower than the stream), the shard's lag gauge keeps
+/// growing instead of showing the last read's value: without this a stalled processor
+/// would look caught up, since its reader makes no calls that could report otherwise.
+pub(crate) async fn send_batch(
+    tx: &mpsc::Sender<RawBatch>,
+    batch: RawBatch,
+    lag: &prometheus::Gauge,
+) -> bool {
+    let batch = match tx.try_send(batch) {
+        Ok(()) => return true,
+        Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        Err(mpsc::error::TrySendError::Full(batch)) => batch,
+    };
+    // Only a batch with records means the stream moved on while it waits.
+    let grows = !batch.records.is_empty();
+    let (at_read, fetched_at) = (batch.millis_behind_latest, batch.fetched_at);
+    let send = tx.send(batch);
+    tokio::pin!(send);
+    let mut refresh =
+        tokio::time::interval_at(Instant::now() + BLOCKED_LAG_REFRESH, BLOCKED_LAG_REFRESH);
+    loop {
+        tokio::select! {
+            sent = &mut send => return sent.is_ok(),
+            _ = refresh.tick(), if grows => {
+                let at_read = at_read.map_or(0.0, |ms| ms.max(0) as f64 / 1000.0);
+                lag.set(at_read + fetched_at.elapsed().as_secs_f64());
+            }
+        }
+    }
 }
 
 /// Where a reader starts (or restarts after an expired iterator or subscription).
@@ -157,5 +220,41 @@ mod tests {
         assert!(b.next_delay() >= Duration::from_millis(500));
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    fn record() -> Record {
+        Record::builder()
+            .sequence_number("1")
+            .partition_key("k")
+            .data(aws_smithy_types::Blob::new(b"x".to_vec()))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_reader_reports_growing_lag() {
+        let lag = prometheus::Gauge::new("lag", "lag").unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        assert!(send_batch(&tx, RawBatch::new(vec![record()], Some(0), false), &lag).await);
+        let blocked = tokio::spawn({
+            let (tx, lag) = (tx.clone(), lag.clone());
+            async move { send_batch(&tx, RawBatch::new(vec![record()], Some(500), false), &lag).await }
+        });
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
+        // 500 ms behind when read, then 3 s waiting for the processor.
+        assert!((3.4..=3.6).contains(&lag.get()), "lag {}", lag.get());
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.behind_latest(), Some(Duration::from_millis(3_100)));
+        assert!(blocked.await.unwrap());
+        drop(rx);
+        assert!(!send_batch(&tx, RawBatch::new(Vec::new(), Some(0), false), &lag).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_batch_at_the_tip_is_caught_up_however_long_it_waited() {
+        let empty = RawBatch::new(Vec::new(), Some(0), false);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(empty.behind_latest(), Some(Duration::ZERO));
+        assert_eq!(RawBatch::new(Vec::new(), None, false).behind_latest(), None);
     }
 }

@@ -6,7 +6,7 @@ use aws_sdk_kinesis::Client;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Backoff, RawBatch, StartPosition};
+use super::{Backoff, RawBatch, StartPosition, send_batch};
 use crate::consumer::config::PollingConfig;
 use crate::consumer::metrics::ConsumerMetrics;
 use crate::consumer::sdk_error::{code, kinesis_error};
@@ -28,6 +28,10 @@ impl PollingReader {
         let mut position = start;
         let mut iterator: Option<String> = None;
         let mut last_call: Option<Instant> = None;
+        let lag = self
+            .metrics
+            .behind_latest
+            .with_label_values(&[&self.stream, &self.shard_id]);
         loop {
             let it = match iterator.take() {
                 Some(it) => it,
@@ -56,18 +60,18 @@ impl PollingReader {
                     if let Some(last) = out.records().last() {
                         position = StartPosition::AfterSequence(last.sequence_number().to_owned());
                     }
-                    let idle = out.records().is_empty() && out.millis_behind_latest() == Some(0);
+                    let at_tip = out.millis_behind_latest() == Some(0);
                     let next = out.next_shard_iterator.clone();
-                    let batch = RawBatch {
-                        millis_behind_latest: out.millis_behind_latest(),
-                        shard_end: next.is_none(),
-                        records: out.records,
-                    };
-                    if tx.send(batch).await.is_err() || next.is_none() {
+                    let batch =
+                        RawBatch::new(out.records, out.millis_behind_latest, next.is_none());
+                    if !send_batch(&tx, batch, &lag).await || next.is_none() {
                         return;
                     }
                     iterator = next;
-                    if idle {
+                    if at_tip {
+                        // Caught up (with or without records): wait for more to gather, as
+                        // KCL's polling does, rather than call 5 times a second for a few
+                        // records each; behind, only the per-shard pace applies.
                         tokio::time::sleep(self.config.idle_time_between_reads).await;
                     }
                 }
