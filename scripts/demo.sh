@@ -65,15 +65,8 @@ stop_services() {
 }
 trap 'stop_services || true' EXIT
 
-# kinesis-local is one Node.js thread: on a busy machine a PutRecords can take longer than
-# the KPL's 6 s request timeout, and a timed-out call is sent again (a duplicate record) until
-# the producer's 30 s record TTL gives up. Against the emulator, give calls more time (a
-# setting of each service that writes to Kinesis; already set values win).
-for svc in PRODUCER ENRICHMENT_JOINER AGGREGATOR INDEXER; do
-  var=${svc}_KINESIS__REQUEST_TIMEOUT
-  export "$var=${!var:-20s}"
-done
-export PRODUCER_KINESIS__RECORD_TTL=${PRODUCER_KINESIS__RECORD_TTL:-2m}
+# More time per Kinesis call against the emulator (see the file).
+. scripts/emulator-env.sh
 
 # Each service in a session of its own: Ctrl-C reaches only this script, which stops
 # them with one SIGTERM each (a second signal would cut their drain short).
