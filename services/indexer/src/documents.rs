@@ -6,7 +6,7 @@
 //! and dead-lettered with its reason, instead of vanishing silently.
 
 use bytes::Bytes;
-use flowline_model::{EnrichedOrder, ModelError, ParseConfig, Timestamp, WindowMetric};
+use flowline_model::{EnrichedOrder, JoinStatus, ModelError, ParseConfig, Timestamp, WindowMetric};
 use flowline_opensearch::bulk::{BulkDoc, IndexFamily, IndexNames};
 use serde_json::{Map, Value};
 
@@ -33,6 +33,9 @@ pub struct Prepared {
     pub body: Bytes,
     /// Where end-to-end latency is measured from: `event_time`, or a metric's `window_end`.
     pub origin: Timestamp,
+    /// An order's `join_status` (`complete`, `partial`); empty for a metric. A partial
+    /// order waited for the join timeout by design, so its latency is told apart.
+    pub join_status: &'static str,
 }
 
 pub fn prepare(
@@ -42,10 +45,20 @@ pub fn prepare(
     names: &IndexNames,
     indexed_at: Timestamp,
 ) -> Result<Prepared, ModelError> {
-    let (key, origin, at, version) = match input {
+    let (key, origin, at, version, join_status) = match input {
         Input::Orders => {
             let order: EnrichedOrder = parse.parse(data)?;
-            (order.order_id, order.event_time, order.event_time, None)
+            let status = match order.join_status {
+                JoinStatus::Complete => "complete",
+                JoinStatus::Partial => "partial",
+            };
+            (
+                order.order_id,
+                order.event_time,
+                order.event_time,
+                None,
+                status,
+            )
         }
         Input::Metrics => {
             let metric: WindowMetric = parse.parse(data)?;
@@ -55,6 +68,7 @@ pub fn prepare(
                 metric.window_end,
                 metric.window_start,
                 Some(revision),
+                "",
             )
         }
     };
@@ -74,7 +88,12 @@ pub fn prepare(
         None => BulkDoc::order(names, &key, at.to_datetime(), body.clone()),
         Some(revision) => BulkDoc::metric(names, &key, at.to_datetime(), revision, body.clone()),
     };
-    Ok(Prepared { doc, body, origin })
+    Ok(Prepared {
+        doc,
+        body,
+        origin,
+        join_status,
+    })
 }
 
 #[cfg(test)]
@@ -115,6 +134,7 @@ mod tests {
             ("orders-2026.11.21", "s-1", None)
         );
         assert_eq!(p.origin, ts("2026-11-21T23:59:59.999Z"));
+        assert_eq!(p.join_status, "complete");
         let body: Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(body["indexed_at"], "2026-11-22T00:00:02.000Z");
         assert_eq!(body["city"], "Springfield");
@@ -142,6 +162,7 @@ mod tests {
             ("order-metrics-2026.11.22", "abc", Some(2))
         );
         assert_eq!(p.origin, ts("2026-11-22T00:01:00.000Z"));
+        assert_eq!(p.join_status, "");
     }
 
     #[test]

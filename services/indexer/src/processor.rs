@@ -62,6 +62,7 @@ enum Pending {
         ack: Ack,
         body: Bytes,
         origin: Timestamp,
+        join_status: &'static str,
         source: RecordSource,
     },
     DeadLetter(PendingAck),
@@ -165,6 +166,7 @@ impl Processor {
                     ack,
                     body: prepared.body,
                     origin: prepared.origin,
+                    join_status: prepared.join_status,
                     source,
                 })
             }
@@ -209,6 +211,7 @@ async fn settle(shared: Arc<Shared>, input: Input, pending: Vec<Pending>) -> any
                 ack,
                 body,
                 origin,
+                join_status,
                 source,
             } => match ack.await? {
                 Delivery::Indexed => {
@@ -217,7 +220,7 @@ async fn settle(shared: Arc<Shared>, input: Input, pending: Vec<Pending>) -> any
                     shared
                         .metrics
                         .end_to_end
-                        .with_label_values(&[family])
+                        .with_label_values(&[family, join_status])
                         .observe(seconds);
                 }
                 // The cluster holds this revision or a newer one already.

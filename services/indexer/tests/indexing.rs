@@ -122,7 +122,7 @@ async fn run() {
     assert!(
         metric(
             &text,
-            "flowline_indexer_end_to_end_latency_seconds_count{family=\"orders\"}"
+            "flowline_indexer_end_to_end_latency_seconds_count{family=\"orders\",join_status=\"complete\"}"
         )
         .unwrap()
             >= ORDERS as f64

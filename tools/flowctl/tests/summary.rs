@@ -71,13 +71,20 @@ flowline_dead_letters_total{stage="enrichment-joiner",error_type="late"} 0
 
 // Orders: 100 observations, 50 within 0.5 s, 90 within 1 s, all within 2 s, so
 // p50 = 0.5 s, p95 = 1 + (95 - 90) / 10 = 1.5 s, p99 = 1.9 s (linear in the bucket).
+// The indexer splits them by join status (90 complete, 10 partial); the summary adds up.
 const INDEXER: &str = r#"# TYPE flowline_indexer_end_to_end_latency_seconds histogram
-flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",le="0.5"} 50
-flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",le="1"} 90
-flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",le="2"} 100
-flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",le="+Inf"} 100
-flowline_indexer_end_to_end_latency_seconds_sum{family="orders"} 70
-flowline_indexer_end_to_end_latency_seconds_count{family="orders"} 100
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="complete",le="0.5"} 50
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="complete",le="1"} 85
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="complete",le="2"} 90
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="complete",le="+Inf"} 90
+flowline_indexer_end_to_end_latency_seconds_sum{family="orders",join_status="complete"} 55
+flowline_indexer_end_to_end_latency_seconds_count{family="orders",join_status="complete"} 90
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="partial",le="0.5"} 0
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="partial",le="1"} 5
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="partial",le="2"} 10
+flowline_indexer_end_to_end_latency_seconds_bucket{family="orders",join_status="partial",le="+Inf"} 10
+flowline_indexer_end_to_end_latency_seconds_sum{family="orders",join_status="partial"} 15
+flowline_indexer_end_to_end_latency_seconds_count{family="orders",join_status="partial"} 10
 flowline_dead_letters_total{stage="indexer",error_type="bad_json"} 1
 "#;
 
