@@ -128,7 +128,10 @@ impl Emitter {
             if end > wm.millis() {
                 break; // sorted by start
             }
-            if c.emitted < c.changes {
+            if c.retired {
+                // A deletion cut short (crash, failed call): finish it.
+                self.shared.store.delete_window(c.start_ms).await?;
+            } else if c.emitted < c.changes {
                 self.emit(&c).await?;
             } else if end + keep <= wm.millis() {
                 self.shared.store.delete_window(c.start_ms).await?;

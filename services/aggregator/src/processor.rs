@@ -93,20 +93,28 @@ impl ShardProcessor {
         if let Some(wm) = &state.watermark {
             self.tracker.adopt(wm);
         }
+        let mut state = state;
+        let mut finished = Vec::new();
         for (start, (generation, parts)) in &state.windows {
-            let p = self
+            let loaded = self
                 .shared
                 .store
                 .load_partial(&self.label, *start, *generation, *parts)
-                .await?;
-            self.windows.restore(p);
+                .await;
+            match loaded {
+                Ok(p) => self.windows.restore(p),
+                // The emitter finished the window while this shard was idle (so its state
+                // still lists it) and deleted its items: nothing of it is left to change.
+                Err(e) if self.shared.store.window_retired(*start).await? => {
+                    tracing::info!(shard = %self.label, window = start, error = %format!("{e:#}"), "window finished and deleted; not restored");
+                    finished.push(*start);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        tracing::info!(
-            shard = %self.label,
-            position = ?state.position,
-            windows = state.windows.len(),
-            "restored shard state"
-        );
+        for start in finished {
+            state.windows.remove(&start);
+        }
         self.stored = state.windows;
         self.stored_position = state.position;
         Ok(())

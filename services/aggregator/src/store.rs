@@ -92,6 +92,8 @@ pub struct Control {
     pub changes: i64,
     pub first: Option<i64>,
     pub emitted: i64,
+    /// Final and being deleted (`delete_window` marks it before deleting its parts).
+    pub retired: bool,
 }
 
 /// One state transaction of a shard, built by the processor.
@@ -524,13 +526,40 @@ impl Store {
     }
 
     /// Deletes a window's control item and every partial (after its allowed lateness).
+    /// The control item is marked retired first and deleted last, so that a shard state
+    /// still listing the window (its shard was idle since) can tell a finished window
+    /// from a damaged one (`window_retired`), even if this is cut short.
     pub async fn delete_window(&self, start_ms: i64) -> anyhow::Result<()> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(WINDOWS_PK))
+            .key("sk", s(control_sk(start_ms)))
+            .update_expression("SET retired = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        if let Err(e) = marked
+            && !e
+                .as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+        {
+            return Err(anyhow::anyhow!(flowline_aws::error_chain(&e)))
+                .with_context(|| format!("retiring window {start_ms}"));
+        }
         for item in self.query(&window_pk(start_ms)).await? {
             if let Some(sk) = get_s(&item, "sk") {
                 self.delete_item(&window_pk(start_ms), sk).await?;
             }
         }
         self.delete_item(WINDOWS_PK, &control_sk(start_ms)).await
+    }
+
+    /// Whether the emitter finished the window and deletes (or deleted) its items.
+    pub async fn window_retired(&self, start_ms: i64) -> anyhow::Result<bool> {
+        Ok(self.control(start_ms).await?.is_none_or(|c| c.retired))
     }
 
     async fn delete_item(&self, pk: &str, sk: &str) -> anyhow::Result<()> {
@@ -576,6 +605,9 @@ fn control_of(item: &HashMap<String, AttributeValue>) -> Option<Control> {
         changes: get_n(item, "changes")?,
         first: get_n(item, "first"),
         emitted: get_n(item, "emitted").unwrap_or(0),
+        retired: item
+            .get("retired")
+            .is_some_and(|v| v.as_bool() == Ok(&true)),
     })
 }
 

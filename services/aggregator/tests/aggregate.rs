@@ -182,3 +182,66 @@ async fn late_orders_revise_the_window_or_go_to_dead_letters() {
     svc.signal(libc::SIGTERM);
     svc.wait_exit(Duration::from_secs(20)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_restart_after_a_window_was_finished_and_deleted_resumes() {
+    // The emitter deletes a window's state once its final values are out and its
+    // lateness and retention have passed; a shard idle since still lists the window.
+    let env = Env::new(2, "[windows]\nallowed_lateness = \"1s\"\n").await;
+    let window = (now_ms() - 2 * 60_000) / 60_000 * 60_000;
+    let orders = orders_between("done", 40, window, 60_000, 4);
+    env.put(&records_of(&orders)).await;
+    let grace = [("AGGREGATOR_STATE__RETENTION_GRACE", "1s")];
+
+    let mut first = env.spawn_with(&grace);
+    first.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let expected = recompute(&orders);
+    assert_same(
+        &wait_for(&env, &expected, Duration::from_secs(40)).await,
+        &expected,
+    );
+    let started = std::time::Instant::now();
+    while counter(&first, "flowline_aggregator_windows_open", "").await > 0.0
+        || started.elapsed() < Duration::from_secs(2)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "window not deleted: {}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    first.signal(libc::SIGTERM);
+    assert_eq!(
+        first
+            .wait_exit(Duration::from_secs(20))
+            .await
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+
+    let mut second = env.spawn_with(&grace);
+    second
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", second.logs()));
+    assert!(
+        second
+            .logs()
+            .contains("window finished and deleted; not restored"),
+        "{}",
+        second.logs()
+    );
+    // Nothing was emitted again or lost.
+    assert_same(&final_metrics(&env).await, &expected);
+    second.signal(libc::SIGTERM);
+    assert_eq!(
+        second
+            .wait_exit(Duration::from_secs(20))
+            .await
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+}

@@ -79,8 +79,13 @@ drain_timeout = "10s"
     }
 
     pub fn spawn(&self) -> ServiceProcess {
+        self.spawn_with(&[])
+    }
+
+    /// With settings from environment variables (`AGGREGATOR_...`) on top of the file.
+    pub fn spawn_with(&self, env: &[(&str, &str)]) -> ServiceProcess {
         let path = self.config.path().to_str().unwrap().to_owned();
-        ServiceProcess::spawn(BIN, "aggregator", &self.stack, &[], &["--config", &path]).unwrap()
+        ServiceProcess::spawn(BIN, "aggregator", &self.stack, env, &["--config", &path]).unwrap()
     }
 
     /// Puts the records, in order, in batches.
