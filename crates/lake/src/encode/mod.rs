@@ -41,7 +41,7 @@ pub fn encode_object(
                     _ => Err(mismatch()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            encode_orders(&orders)
+            encode_orders(orders)
         }
         (PrefixKind::Curated, _) => {
             let metrics = payloads

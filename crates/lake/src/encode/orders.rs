@@ -5,6 +5,7 @@
 //! `missing` a non-null `list<string>`, money DECIMAL(18,2), `discount_pct`
 //! DECIMAL(5,2), times TIMESTAMP(MILLIS, UTC), `quantity` INT32.
 
+use std::borrow::Borrow;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
@@ -99,8 +100,16 @@ fn decimals(rows: usize, precision: u8) -> Decimal128Builder {
         .expect("valid decimal precision")
 }
 
-/// Encodes orders as one Parquet file (one row group, Snappy).
-pub fn encode_orders(orders: &[EnrichedOrder]) -> Result<Bytes, LakeError> {
+/// Encodes orders as one Parquet file (one row group, Snappy). Given owned orders (the
+/// archiver's buffer), each is dropped once its row is in the columns, so a large buffer
+/// is not held twice while it is encoded.
+pub fn encode_orders<I>(orders: I) -> Result<Bytes, LakeError>
+where
+    I: IntoIterator,
+    I::IntoIter: ExactSizeIterator,
+    I::Item: Borrow<EnrichedOrder>,
+{
+    let orders = orders.into_iter();
     let n = orders.len();
     let mut order_id = Strings::new(n, 16);
     let mut event_time = timestamps(n);
@@ -134,6 +143,7 @@ pub fn encode_orders(orders: &[EnrichedOrder]) -> Result<Bytes, LakeError> {
     let mut enriched_at = timestamps(n);
 
     for o in orders {
+        let o = o.borrow();
         order_id.0.append_value(&o.order_id);
         event_time.append_value(o.event_time.millis());
         customer_id.0.append_value(&o.customer_id);

@@ -222,7 +222,7 @@ impl Figures {
                 "partial",
                 &[("family", "orders"), ("join_status", "partial")],
             ),
-            ("metrics", &[("family", "metrics")]),
+            ("metrics", &[("family", "order-metrics")]),
         ];
         for (label, filter) in rows {
             let buckets = indexer.map_or_else(Vec::new, |s| {
