@@ -142,7 +142,7 @@ fn orders_round_trip_every_field() {
 
 #[test]
 fn parquet_types_are_the_documented_ones() {
-    let bytes = encode_orders(&orders(3)).unwrap();
+    let bytes = encode_orders(orders(3)).unwrap();
     let md = metadata(&bytes);
     let schema = md.file_metadata().schema_descr();
     let find = |name: &str| {
