@@ -226,13 +226,19 @@ async fn a_restart_after_a_window_was_finished_and_deleted_resumes() {
         .wait_ready(Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{e}: {}", second.logs()));
-    assert!(
-        second
-            .logs()
-            .contains("window finished and deleted; not restored"),
-        "{}",
-        second.logs()
-    );
+    // Ready comes before the shards are taken: wait for their restore.
+    let started = std::time::Instant::now();
+    while !second
+        .logs()
+        .contains("window finished and deleted; not restored")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Nothing was emitted again or lost.
     assert_same(&final_metrics(&env).await, &expected);
     second.signal(libc::SIGTERM);
