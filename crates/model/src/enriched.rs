@@ -34,6 +34,16 @@ pub enum JoinStatus {
     Partial,
 }
 
+impl JoinStatus {
+    /// The name on the wire (`complete`, `partial`), also a bounded metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinStatus::Complete => "complete",
+            JoinStatus::Partial => "partial",
+        }
+    }
+}
+
 /// What a sale referenced but could not be joined, in the order DESIGN.md
 /// lists them (the derived `Ord` is that order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

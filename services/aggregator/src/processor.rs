@@ -115,6 +115,12 @@ impl ShardProcessor {
         for start in finished {
             state.windows.remove(&start);
         }
+        tracing::info!(
+            shard = %self.label,
+            position = ?state.position,
+            windows = state.windows.len(),
+            "restored shard state"
+        );
         self.stored = state.windows;
         self.stored_position = state.position;
         Ok(())

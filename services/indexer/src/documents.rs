@@ -6,7 +6,7 @@
 //! and dead-lettered with its reason, instead of vanishing silently.
 
 use bytes::Bytes;
-use flowline_model::{EnrichedOrder, JoinStatus, ModelError, ParseConfig, Timestamp, WindowMetric};
+use flowline_model::{EnrichedOrder, ModelError, ParseConfig, Timestamp, WindowMetric};
 use flowline_opensearch::bulk::{BulkDoc, IndexFamily, IndexNames};
 use serde_json::{Map, Value};
 
@@ -48,10 +48,7 @@ pub fn prepare(
     let (key, origin, at, version, join_status) = match input {
         Input::Orders => {
             let order: EnrichedOrder = parse.parse(data)?;
-            let status = match order.join_status {
-                JoinStatus::Complete => "complete",
-                JoinStatus::Partial => "partial",
-            };
+            let status = order.join_status.as_str();
             (
                 order.order_id,
                 order.event_time,

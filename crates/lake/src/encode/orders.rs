@@ -172,10 +172,7 @@ where
         gross.append_value(i128::from(o.gross_amount.cents()));
         discount.append_value(i128::from(o.discount_amount.cents()));
         net.append_value(i128::from(o.net_amount.cents()));
-        join_status.0.append_value(match o.join_status {
-            JoinStatus::Complete => "complete",
-            JoinStatus::Partial => "partial",
-        });
+        join_status.0.append_value(o.join_status.as_str());
         for m in &o.missing {
             missing.values().append_value(m.as_str());
         }

@@ -75,13 +75,18 @@ impl RawBatch {
     /// `MillisBehindLatest` as of the read, plus, for a batch with records, the time since
     /// (a busy stream went on meanwhile). An empty batch at the tip means caught up.
     pub fn behind_latest(&self) -> Option<Duration> {
-        let at_read = Duration::from_millis(u64::try_from(self.millis_behind_latest?).unwrap_or(0));
-        if self.records.is_empty() {
-            Some(at_read)
-        } else {
-            Some(at_read + self.fetched_at.elapsed())
-        }
+        let ms = self.millis_behind_latest?;
+        Some(lag(
+            ms,
+            (!self.records.is_empty()).then_some(self.fetched_at),
+        ))
     }
+}
+
+/// `MillisBehindLatest` of a read, plus the time since it when the stream went on meanwhile.
+fn lag(millis_behind_latest: i64, growing_since: Option<Instant>) -> Duration {
+    let at_read = Duration::from_millis(u64::try_from(millis_behind_latest).unwrap_or(0));
+    at_read + growing_since.map_or(Duration::ZERO, |t| t.elapsed())
 }
 
 /// How often a reader blocked on a full queue refreshes its shard's lag gauge.
@@ -94,7 +99,7 @@ const BLOCKED_LAG_REFRESH: Duration = Duration::from_secs(1);
 pub(crate) async fn send_batch(
     tx: &mpsc::Sender<RawBatch>,
     batch: RawBatch,
-    lag: &prometheus::Gauge,
+    gauge: &prometheus::Gauge,
 ) -> bool {
     let batch = match tx.try_send(batch) {
         Ok(()) => return true,
@@ -103,7 +108,7 @@ pub(crate) async fn send_batch(
     };
     // Only a batch with records means the stream moved on while it waits.
     let grows = !batch.records.is_empty();
-    let (at_read, fetched_at) = (batch.millis_behind_latest, batch.fetched_at);
+    let (at_read, fetched_at) = (batch.millis_behind_latest.unwrap_or(0), batch.fetched_at);
     let send = tx.send(batch);
     tokio::pin!(send);
     let mut refresh =
@@ -112,8 +117,7 @@ pub(crate) async fn send_batch(
         tokio::select! {
             sent = &mut send => return sent.is_ok(),
             _ = refresh.tick(), if grows => {
-                let at_read = at_read.map_or(0.0, |ms| ms.max(0) as f64 / 1000.0);
-                lag.set(at_read + fetched_at.elapsed().as_secs_f64());
+                gauge.set(lag(at_read, Some(fetched_at)).as_secs_f64());
             }
         }
     }
